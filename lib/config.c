@@ -1,0 +1,555 @@
+/*
+ * config.c - sendguard.conf through libconfuse.
+ *
+ * Values are checked while libconfuse parses (validation callbacks), because
+ * only then does it know the line; the first error is kept and reported as
+ * "FILE:LINE: message".  The parsed tree is then copied into struct
+ * sg_config so that no other module sees libconfuse.
+ */
+#include "config.h"
+
+#include "log.h"
+
+#include <confuse.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The first error of the parse running in this thread, and the name to give
+ * the text being parsed when it is an override rather than the file. */
+static _Thread_local char *first_error;
+static _Thread_local const char *parse_label;
+
+/* on_error - libconfuse's error hook: keep the first message, with its place */
+static void
+on_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+    char msg[1024];
+
+    if (first_error != NULL)
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (parse_label != NULL)
+        first_error = sg_xasprintf("%s: %s", parse_label, msg);
+    else if (cfg != NULL && cfg->filename != NULL && cfg->line > 0)
+        first_error = sg_xasprintf("%s:%d: %s", cfg->filename, cfg->line, msg);
+    else if (cfg != NULL && cfg->filename != NULL)
+        first_error = sg_xasprintf("%s: %s", cfg->filename, msg);
+    else
+        first_error = sg_xstrdup(msg);
+}
+
+/* sg_config_parse_size - number with an optional k/M/G suffix */
+bool
+sg_config_parse_size(const char *text, size_t *bytes_r)
+{
+    char *end;
+    unsigned long long n;
+
+    if (!isdigit((unsigned char)text[0]))
+        return false;
+    n = strtoull(text, &end, 10);
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    default:
+        return false;
+    }
+    if (*end != '\0' || n > (1ULL << 40) >> shift)
+        return false;
+    *bytes_r = (size_t)(n << shift);
+    return true;
+}
+
+/* sg_config_socket_path - the file behind unix:/local: */
+const char *
+sg_config_socket_path(const char *socket)
+{
+    if (strncmp(socket, "unix:", 5) == 0)
+        return socket + 5;
+    if (strncmp(socket, "local:", 6) == 0)
+        return socket + 6;
+    if (socket[0] == '/')
+        return socket;
+    return NULL;
+}
+
+/* sg_config_socket_postfix - translate to Postfix's notation */
+char *
+sg_config_socket_postfix(const char *socket)
+{
+    static const char spool[] = "/var/spool/postfix/";
+    const char *path = sg_config_socket_path(socket);
+
+    if (path != NULL) {
+        /* Postfix resolves relative paths against its queue directory, which
+         * is also the chroot on Debian: the relative form works both ways. */
+        if (strncmp(path, spool, sizeof(spool) - 1) == 0)
+            return sg_xasprintf("unix:%s", path + sizeof(spool) - 1);
+        return sg_xasprintf("unix:%s", path);
+    }
+    bool v6 = strncmp(socket, "inet6:", 6) == 0;
+    const char *port = socket + (v6 ? 6 : 5);
+    const char *at = strchr(port, '@');
+    if (at == NULL)
+        return sg_xasprintf("inet:%s:%.*s", v6 ? "[::]" : "0.0.0.0", (int)strcspn(port, ""),
+                            port);
+    if (v6)
+        return sg_xasprintf("inet:[%s]:%.*s", at + 1, (int)(at - port), port);
+    return sg_xasprintf("inet:%s:%.*s", at + 1, (int)(at - port), port);
+}
+
+/* valid_socket - unix:/abs, local:/abs, inet:PORT[@HOST], inet6:PORT[@HOST] */
+static int
+valid_socket(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    const char *path = sg_config_socket_path(v);
+
+    if (path != NULL) {
+        if (path[0] != '/') {
+            cfg_error(cfg, "socket \"%s\": the socket path must be absolute", v);
+            return -1;
+        }
+        return 0;
+    }
+    const char *port = NULL;
+    if (strncmp(v, "inet:", 5) == 0)
+        port = v + 5;
+    else if (strncmp(v, "inet6:", 6) == 0)
+        port = v + 6;
+    if (port != NULL) {
+        char *end;
+        long n = strtol(port, &end, 10);
+        if (end != port && (*end == '@' || *end == '\0') && n > 0 && n < 65536 &&
+            !(*end == '@' && end[1] == '\0'))
+            return 0;
+    }
+    cfg_error(cfg,
+              "socket \"%s\" is not a milter socket; use unix:/path, inet:PORT@ADDRESS or "
+              "inet6:PORT@ADDRESS",
+              v);
+    return -1;
+}
+
+/* valid_mode - octal permission bits */
+static int
+valid_mode(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    char *end;
+    long n = strtol(v, &end, 8);
+    if (*v == '\0' || *end != '\0' || n < 0 || n > 0777) {
+        cfg_error(cfg, "socket_mode \"%s\" is not an octal mode such as \"0660\"", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_size - a size with suffix */
+static int
+valid_size(cfg_t *cfg, cfg_opt_t *opt)
+{
+    size_t n;
+    const char *v = cfg_opt_getnstr(opt, 0);
+    if (!sg_config_parse_size(v, &n) || n == 0) {
+        cfg_error(cfg, "%s \"%s\" is not a size such as \"512k\" or \"1M\"", opt->name, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_on_error - tempfail or accept */
+static int
+valid_on_error(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    if (strcmp(v, "tempfail") != 0 && strcmp(v, "accept") != 0) {
+        cfg_error(cfg, "on_internal_error \"%s\": use \"tempfail\" or \"accept\"", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_facility - a syslog facility name */
+static int
+valid_facility(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    if (sg_log_facility(v) < 0) {
+        cfg_error(cfg, "syslog_facility \"%s\" is unknown; use mail, daemon or local0..local7", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* parse_canon - "relaxed/simple" and friends; a single word means both */
+static bool
+parse_canon(const char *v, enum sg_canon *h_r, enum sg_canon *b_r)
+{
+    char head[16], body[16];
+    const char *slash = strchr(v, '/');
+    size_t hl = slash ? (size_t)(slash - v) : strlen(v);
+    if (hl >= sizeof(head) || (slash && strlen(slash + 1) >= sizeof(body)))
+        return false;
+    memcpy(head, v, hl);
+    head[hl] = '\0';
+    strcpy(body, slash ? slash + 1 : "simple");
+    enum sg_canon *out[2] = {h_r, b_r};
+    const char *words[2] = {head, body};
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(words[i], "simple") == 0)
+            *out[i] = SG_CANON_SIMPLE;
+        else if (strcmp(words[i], "relaxed") == 0)
+            *out[i] = SG_CANON_RELAXED;
+        else
+            return false;
+    }
+    return true;
+}
+
+/* valid_canon - header/body canonicalization */
+static int
+valid_canon(cfg_t *cfg, cfg_opt_t *opt)
+{
+    enum sg_canon h, b;
+    const char *v = cfg_opt_getnstr(opt, 0);
+    if (!parse_canon(v, &h, &b)) {
+        cfg_error(cfg,
+                  "canonicalization \"%s\": use HEADER/BODY with simple or relaxed, e.g. "
+                  "\"relaxed/relaxed\"",
+                  v);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_cidr - every entry of internal_hosts */
+static int
+valid_cidr(cfg_t *cfg, cfg_opt_t *opt)
+{
+    struct sg_cidr_list *list = sg_cidr_list_new();
+    int ret = 0;
+    for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+        const char *error;
+        const char *v = cfg_opt_getnstr(opt, i);
+        if (sg_cidr_list_add(list, v, &error) != SG_OK) {
+            cfg_error(cfg, "%s: \"%s\": %s", opt->name, v, error);
+            ret = -1;
+            break;
+        }
+    }
+    sg_cidr_list_free(&list);
+    return ret;
+}
+
+/* valid_header_names - header field names (RFC 5322 ftext) */
+static int
+valid_header_names(cfg_t *cfg, cfg_opt_t *opt)
+{
+    for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+        const char *v = cfg_opt_getnstr(opt, i);
+        if (*v == '\0')
+            goto bad;
+        for (const char *p = v; *p; p++)
+            if (*p <= 32 || *p >= 127 || *p == ':')
+                goto bad;
+        continue;
+    bad:
+        cfg_error(cfg, "%s: \"%s\" is not a header field name", opt->name, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_domain_name - a DNS name: letters, digits, hyphens, dots */
+static bool
+valid_domain_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 253 || name[0] == '.' || name[0] == '-')
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' && *p != '_')
+            return false;
+    return strstr(name, "..") == NULL;
+}
+
+/* valid_domain_section - a domain block: sane name, at least one key */
+static int
+valid_domain_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+    cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+    const char *name = cfg_title(sec);
+    if (!valid_domain_name(name)) {
+        cfg_error(cfg, "domain \"%s\" is not a domain name", name);
+        return -1;
+    }
+    if (cfg_size(sec, "key") == 0) {
+        cfg_error(cfg, "domain \"%s\" has no key; add key \"SELECTOR\" { file = \"...\" }", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_key_section - a key block: selector syntax, file given */
+static int
+valid_key_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+    cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+    const char *sel = cfg_title(sec);
+    if (!valid_domain_name(sel)) {
+        cfg_error(cfg, "key \"%s\": a selector is a DNS label such as \"s2026\"", sel);
+        return -1;
+    }
+    const char *file = cfg_getstr(sec, "file");
+    if (file == NULL || *file == '\0') {
+        cfg_error(cfg, "key \"%s\" has no file = \"...\"", sel);
+        return -1;
+    }
+    return 0;
+}
+
+static cfg_opt_t key_opts[] = {
+    CFG_STR("file", NULL, CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t domain_opts[] = {
+    CFG_SEC("key", key_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_END(),
+};
+
+static cfg_opt_t root_opts[] = {
+    CFG_STR("socket", "unix:/var/spool/postfix/sendguard/sendguard.sock", CFGF_NONE),
+    CFG_STR("socket_mode", "0660", CFGF_NONE),
+    CFG_STR("socket_group", "postfix", CFGF_NONE),
+    CFG_STR("user", "sendguard", CFGF_NONE),
+    CFG_STR("pid_file", "/run/sendguard/sendguard.pid", CFGF_NONE),
+    CFG_STR("state_directory", "/var/lib/sendguard", CFGF_NONE),
+    CFG_STR("spool_memory_limit", "1M", CFGF_NONE),
+    CFG_STR("spool_directory", "/var/tmp", CFGF_NONE),
+    CFG_STR("on_internal_error", "tempfail", CFGF_NONE),
+    CFG_STR("syslog_facility", "mail", CFGF_NONE),
+    CFG_STR_LIST("internal_hosts", "{\"127.0.0.0/8\", \"::1/128\"}", CFGF_NONE),
+    CFG_STR_LIST("originating_daemons", "{\"ORIGINATING\"}", CFGF_NONE),
+    CFG_BOOL("sign_subdomains", cfg_false, CFGF_NONE),
+    CFG_STR("canonicalization", "relaxed/relaxed", CFGF_NONE),
+    CFG_STR_LIST("sign_headers",
+                 "{\"From\", \"Reply-To\", \"Subject\", \"Date\", \"To\", \"Cc\", "
+                 "\"Message-ID\", \"In-Reply-To\", \"References\", \"MIME-Version\", "
+                 "\"Content-Type\", \"Content-Transfer-Encoding\", \"Content-Disposition\", "
+                 "\"List-Unsubscribe\", \"List-Unsubscribe-Post\"}",
+                 CFGF_NONE),
+    CFG_STR_LIST("oversign_headers", "{\"From\", \"Subject\", \"Reply-To\", \"To\", \"Cc\", \"Date\"}",
+                 CFGF_NONE),
+    CFG_STR("key_directory", "keys", CFGF_NONE),
+    CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_END(),
+};
+
+/* absolute - a path made absolute against base ("" stays "") */
+static char *
+absolute(const char *base, const char *path)
+{
+    if (path[0] == '/' || path[0] == '\0')
+        return sg_xstrdup(path);
+    return sg_xasprintf("%s/%s", base, path);
+}
+
+/* copy_list - a libconfuse string list into a new array */
+static char **
+copy_list(cfg_t *cfg, const char *name, size_t *n_r)
+{
+    size_t n = cfg_size(cfg, name);
+    char **out = sg_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out[i] = sg_xstrdup(cfg_getnstr(cfg, name, (unsigned)i));
+    *n_r = n;
+    return out;
+}
+
+/* free_list - free a NULL-terminated string array */
+static void
+free_list(char **list)
+{
+    if (list == NULL)
+        return;
+    for (char **p = list; *p; p++)
+        free(*p);
+    free(list);
+}
+
+/* build - copy a parsed and validated tree into struct sg_config */
+static struct sg_config *
+build(cfg_t *cfg, const char *path)
+{
+    struct sg_config *c = sg_xcalloc(1, sizeof(*c));
+    const char *error;
+
+    c->path = sg_xstrdup(path);
+    c->state_directory = sg_xstrdup(cfg_getstr(cfg, "state_directory"));
+    const char *base = c->state_directory;
+    c->socket = sg_xstrdup(cfg_getstr(cfg, "socket"));
+    c->socket_mode = (unsigned)strtoul(cfg_getstr(cfg, "socket_mode"), NULL, 8);
+    c->socket_group = sg_xstrdup(cfg_getstr(cfg, "socket_group"));
+    c->user = sg_xstrdup(cfg_getstr(cfg, "user"));
+    c->pid_file = absolute(base, cfg_getstr(cfg, "pid_file"));
+    sg_config_parse_size(cfg_getstr(cfg, "spool_memory_limit"), &c->spool_memory_limit);
+    c->spool_directory = absolute(base, cfg_getstr(cfg, "spool_directory"));
+    c->on_internal_error = strcmp(cfg_getstr(cfg, "on_internal_error"), "accept") == 0
+                               ? SG_ON_ERROR_ACCEPT
+                               : SG_ON_ERROR_TEMPFAIL;
+    c->syslog_facility = sg_log_facility(cfg_getstr(cfg, "syslog_facility"));
+
+    c->internal_hosts = sg_cidr_list_new();
+    for (unsigned i = 0; i < cfg_size(cfg, "internal_hosts"); i++)
+        (void)sg_cidr_list_add(c->internal_hosts, cfg_getnstr(cfg, "internal_hosts", i), &error);
+    c->originating_daemons = copy_list(cfg, "originating_daemons", &c->n_originating_daemons);
+
+    c->sign_subdomains = cfg_getbool(cfg, "sign_subdomains");
+    parse_canon(cfg_getstr(cfg, "canonicalization"), &c->header_canon, &c->body_canon);
+    c->sign_headers = copy_list(cfg, "sign_headers", &c->n_sign_headers);
+    c->oversign_headers = copy_list(cfg, "oversign_headers", &c->n_oversign_headers);
+    c->key_directory = absolute(base, cfg_getstr(cfg, "key_directory"));
+
+    c->ndomains = cfg_size(cfg, "domain");
+    c->domains = sg_xcalloc(c->ndomains + 1, sizeof(*c->domains));
+    for (size_t i = 0; i < c->ndomains; i++) {
+        cfg_t *d = cfg_getnsec(cfg, "domain", (unsigned)i);
+        struct sg_config_domain *dom = &c->domains[i];
+        dom->name = sg_str_lower(sg_xstrdup(cfg_title(d)));
+        dom->nkeys = cfg_size(d, "key");
+        dom->keys = sg_xcalloc(dom->nkeys, sizeof(*dom->keys));
+        for (size_t k = 0; k < dom->nkeys; k++) {
+            cfg_t *key = cfg_getnsec(d, "key", (unsigned)k);
+            dom->keys[k].selector = sg_xstrdup(cfg_title(key));
+            dom->keys[k].file = absolute(base, cfg_getstr(key, "file"));
+        }
+    }
+    return c;
+}
+
+/* check_cross - rules that involve several options */
+static bool
+check_cross(const struct sg_config *c, char **error_r)
+{
+    if (c->state_directory[0] != '/') {
+        *error_r = sg_xasprintf("%s: state_directory \"%s\" must be an absolute path", c->path,
+                                c->state_directory);
+        return false;
+    }
+    return true;
+}
+
+/* sg_config_load - parse, validate, apply overrides, copy out */
+enum sg_rc
+sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
+               struct sg_config **cfg_r, char **error_r)
+{
+    cfg_t *cfg = cfg_init(root_opts, CFGF_NONE);
+    cfg_set_error_function(cfg, on_error);
+    cfg_set_validate_func(cfg, "socket", valid_socket);
+    cfg_set_validate_func(cfg, "socket_mode", valid_mode);
+    cfg_set_validate_func(cfg, "spool_memory_limit", valid_size);
+    cfg_set_validate_func(cfg, "on_internal_error", valid_on_error);
+    cfg_set_validate_func(cfg, "syslog_facility", valid_facility);
+    cfg_set_validate_func(cfg, "canonicalization", valid_canon);
+    cfg_set_validate_func(cfg, "internal_hosts", valid_cidr);
+    cfg_set_validate_func(cfg, "sign_headers", valid_header_names);
+    cfg_set_validate_func(cfg, "oversign_headers", valid_header_names);
+    cfg_set_validate_func(cfg, "domain", valid_domain_section);
+    cfg_set_validate_func(cfg, "domain|key", valid_key_section);
+
+    free(first_error);
+    first_error = NULL;
+    int ret = cfg_parse(cfg, path);
+    if (ret == CFG_FILE_ERROR) {
+        free(first_error);
+        first_error = sg_xasprintf("%s: cannot read: %m", path);
+    }
+    /* Overrides are parsed as more text after the file, named "-o name=value" in errors. */
+    for (size_t i = 0; ret == CFG_SUCCESS && i < n_overrides; i++) {
+        if (strchr(overrides[i], '=') == NULL) {
+            first_error = sg_xasprintf("-o %s: expected name=value", overrides[i]);
+            ret = CFG_PARSE_ERROR;
+            break;
+        }
+        char *label = sg_xasprintf("-o %s", overrides[i]);
+        parse_label = label;
+        /* Quote the value unless it already is a quoted string or a list. */
+        const char *eq = strchr(overrides[i], '=');
+        const char *val = eq + 1;
+        char *buf = (val[0] == '"' || val[0] == '{')
+                        ? sg_xstrdup(overrides[i])
+                        : sg_xasprintf("%.*s=\"%s\"", (int)(eq - overrides[i]), overrides[i], val);
+        ret = cfg_parse_buf(cfg, buf);
+        parse_label = NULL;
+        free(label);
+        free(buf);
+    }
+    if (ret != CFG_SUCCESS) {
+        *error_r = first_error != NULL ? first_error : sg_xasprintf("%s: cannot parse", path);
+        first_error = NULL;
+        cfg_free(cfg);
+        return SG_PERM;
+    }
+    struct sg_config *c = build(cfg, path);
+    cfg_free(cfg);
+    if (!check_cross(c, error_r)) {
+        sg_config_free(&c);
+        return SG_PERM;
+    }
+    *cfg_r = c;
+    return SG_OK;
+}
+
+/* sg_config_free - free everything a config owns */
+void
+sg_config_free(struct sg_config **cp)
+{
+    struct sg_config *c = *cp;
+    if (c == NULL)
+        return;
+    free(c->path);
+    free(c->socket);
+    free(c->socket_group);
+    free(c->user);
+    free(c->pid_file);
+    free(c->state_directory);
+    free(c->spool_directory);
+    sg_cidr_list_free(&c->internal_hosts);
+    free_list(c->originating_daemons);
+    free_list(c->sign_headers);
+    free_list(c->oversign_headers);
+    free(c->key_directory);
+    for (size_t i = 0; i < c->ndomains; i++) {
+        for (size_t k = 0; k < c->domains[i].nkeys; k++) {
+            free(c->domains[i].keys[k].selector);
+            free(c->domains[i].keys[k].file);
+        }
+        free(c->domains[i].keys);
+        free(c->domains[i].name);
+    }
+    free(c->domains);
+    free(c);
+    *cp = NULL;
+}

@@ -1,0 +1,73 @@
+/*
+ * config.h - sendguard.conf, read with libconfuse into a plain struct.
+ *
+ * Every error names the file and line ("FILE:LINE: what is wrong").  After
+ * loading, all paths are absolute (relative ones are taken relative to
+ * state_directory).  A loaded config is never changed: threads share it
+ * read-only through the runtime (runtime.h).
+ */
+#ifndef SG_CONFIG_H
+#define SG_CONFIG_H
+
+#include "cidr.h"
+#include "common.h"
+
+enum sg_canon { SG_CANON_SIMPLE, SG_CANON_RELAXED };
+enum sg_on_error { SG_ON_ERROR_TEMPFAIL, SG_ON_ERROR_ACCEPT };
+
+struct sg_config_key {
+    char *selector;
+    char *file; /* absolute */
+};
+
+struct sg_config_domain {
+    char *name; /* lower case, no trailing dot */
+    struct sg_config_key *keys;
+    size_t nkeys;
+};
+
+struct sg_config {
+    char *path;
+    char *socket;       /* libmilter notation */
+    unsigned socket_mode;
+    char *socket_group; /* "" = leave as is */
+    char *user;         /* "" = do not switch */
+    char *pid_file;     /* "" = none */
+    char *state_directory;
+    size_t spool_memory_limit;
+    char *spool_directory;
+    enum sg_on_error on_internal_error;
+    int syslog_facility;
+
+    struct sg_cidr_list *internal_hosts;
+    char **originating_daemons;
+    size_t n_originating_daemons;
+
+    bool sign_subdomains;
+    enum sg_canon header_canon, body_canon;
+    char **sign_headers;
+    size_t n_sign_headers;
+    char **oversign_headers;
+    size_t n_oversign_headers;
+    char *key_directory; /* "" = none */
+    struct sg_config_domain *domains;
+    size_t ndomains;
+};
+
+/* sg_config_load - read a file, then apply "name=value" overrides (as from
+ * `sendguard -o`).  On error returns SG_PERM and a message the caller frees. */
+enum sg_rc sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
+                          struct sg_config **cfg_r, char **error_r);
+void sg_config_free(struct sg_config **cfg);
+
+/* sg_config_parse_size - "512", "64k", "1M" to bytes; false when malformed */
+bool sg_config_parse_size(const char *text, size_t *bytes_r);
+
+/* sg_config_socket_postfix - the same socket as Postfix's main.cf names it
+ * ("unix:sendguard/sendguard.sock", "inet:127.0.0.1:8891"); caller frees */
+char *sg_config_socket_postfix(const char *socket);
+
+/* sg_config_socket_path - for unix:/local: sockets the file path (borrowed), else NULL */
+const char *sg_config_socket_path(const char *socket);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * pipeline.h - what sendguard does with one message at end of message:
+ * analyse (From domain) -> decide (action) -> sign.  Pure with respect to
+ * the milter: given a runtime, a message and its origin, fill a verdict.
+ * The milter and the command-line tools call the same function.
+ */
+#ifndef SG_PIPELINE_H
+#define SG_PIPELINE_H
+
+#include "message.h"
+#include "origin.h"
+#include "runtime.h"
+
+/* Actions, weakest first: the strongest finding wins. */
+enum sg_action {
+    SG_ACTION_ACCEPT,
+    SG_ACTION_TAG,
+    SG_ACTION_REWRITE,
+    SG_ACTION_QUARANTINE,
+    SG_ACTION_REJECT,
+    SG_ACTION_TEMPFAIL,
+};
+
+/* Why a message was or was not signed. */
+enum sg_dkim_outcome {
+    SG_DKIM_SIGNED,
+    SG_DKIM_NOT_OUTGOING,
+    SG_DKIM_NO_FROM,
+    SG_DKIM_MULTIPLE_FROM,
+    SG_DKIM_NO_KEY,
+    SG_DKIM_ERROR,
+};
+
+struct sg_verdict {
+    enum sg_origin origin;
+    char *from_addr;   /* NULL when there is not exactly one */
+    char *from_domain; /* NULL likewise */
+    enum sg_dkim_outcome dkim;
+    char *d;           /* signing domain when signed */
+    char *selectors;   /* "s2026,e2026" when signed */
+    char **signatures; /* DKIM-Signature values, newest first to insert */
+    size_t nsignatures;
+    enum sg_action action;
+    char *error; /* what failed, for SG_DKIM_ERROR */
+};
+
+/* sg_pipeline_run - analyse, decide and sign; always fills *v (free with sg_verdict_clear) */
+void sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
+                     struct sg_verdict *v);
+
+/* sg_verdict_clear - free what a verdict holds and zero it */
+void sg_verdict_clear(struct sg_verdict *v);
+
+/* sg_action_name - "accept", "tag", ..., "tempfail" */
+const char *sg_action_name(enum sg_action action);
+
+/* sg_dkim_outcome_name - "signed", "not-outgoing", "no-from", "multiple-from", "no-key", "error" */
+const char *sg_dkim_outcome_name(enum sg_dkim_outcome outcome);
+
+/* sg_verdict_log_line - the key=value part of the per-message log line
+ * (caller frees); envfrom may be NULL */
+char *sg_verdict_log_line(const struct sg_verdict *v, const char *envfrom, size_t nrcpts);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * runtime.c - the shared, reference-counted runtime.
+ */
+#include "runtime.h"
+
+#include <stdlib.h>
+
+/* sg_runtime_new - config + keys + DKIM */
+enum sg_rc
+sg_runtime_new(struct sg_config *cfg, uid_t uid, struct sg_runtime **rt_r, char **error_r)
+{
+    struct sg_keyring *keys = NULL;
+    struct sg_dkim *dkim = NULL;
+    enum sg_rc rc = sg_keyring_load(cfg, uid, &keys, error_r);
+    if (rc == SG_OK)
+        rc = sg_dkim_new(cfg, &dkim, error_r);
+    if (rc != SG_OK) {
+        sg_keyring_free(&keys);
+        sg_config_free(&cfg);
+        return rc;
+    }
+    struct sg_runtime *rt = sg_xcalloc(1, sizeof(*rt));
+    rt->cfg = cfg;
+    rt->keys = keys;
+    rt->dkim = dkim;
+    rt->refs = 1;
+    *rt_r = rt;
+    return SG_OK;
+}
+
+/* sg_runtime_ref - count a holder */
+struct sg_runtime *
+sg_runtime_ref(struct sg_runtime *rt)
+{
+    __atomic_add_fetch(&rt->refs, 1, __ATOMIC_RELAXED);
+    return rt;
+}
+
+/* sg_runtime_unref - drop a holder; free at zero */
+void
+sg_runtime_unref(struct sg_runtime **rtp)
+{
+    struct sg_runtime *rt = *rtp;
+    if (rt == NULL)
+        return;
+    *rtp = NULL;
+    if (__atomic_sub_fetch(&rt->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    struct sg_config *cfg = (struct sg_config *)rt->cfg;
+    struct sg_keyring *keys = (struct sg_keyring *)rt->keys;
+    sg_dkim_free(&rt->dkim);
+    sg_keyring_free(&keys);
+    sg_config_free(&cfg);
+    free(rt);
+}

@@ -1,0 +1,366 @@
+/*
+ * callbacks.c - libmilter glue.
+ *
+ * Round trips are what a milter costs Postfix (DESIGN.md): sendguard asks for
+ * no reply at every stage but end of message, and for no HELO, DATA or
+ * unknown commands, whenever the MTA offers that.  Decisions therefore all
+ * happen at end of message.
+ *
+ * Contexts: struct conn lives from negotiate/connect to close (close can
+ * come without connect); struct message from MAIL FROM to end of message or
+ * abort.  Each holds its own reference to the runtime it started with, so a
+ * reload never changes the rules under a message in flight.
+ */
+#include "callbacks.h"
+
+#include "log.h"
+#include "pipeline.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Protocol steps sendguard can do without. */
+#define WANT_NOREPLY                                                                          \
+    (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_DATA |          \
+     SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
+#define WANT_NOSEND (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA)
+
+struct message {
+    struct sg_runtime *rt;
+    struct sg_msg *msg;
+    enum sg_origin origin;
+    char *envfrom;
+    size_t nrcpts;
+    char *spool_error; /* set when the body could not be stored */
+};
+
+struct conn {
+    unsigned long pflags; /* protocol flags agreed with the MTA */
+    char client_addr[INET6_ADDRSTRLEN + 8];
+    char *daemon_name;
+    struct message *m;
+};
+
+static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sg_runtime *current_runtime;
+
+/* sg_callbacks_set_runtime - publish the runtime for new messages */
+void
+sg_callbacks_set_runtime(struct sg_runtime *rt)
+{
+    struct sg_runtime *old;
+    pthread_mutex_lock(&runtime_lock);
+    old = current_runtime;
+    current_runtime = sg_runtime_ref(rt);
+    pthread_mutex_unlock(&runtime_lock);
+    sg_runtime_unref(&old);
+}
+
+/* sg_callbacks_clear_runtime - forget the runtime */
+void
+sg_callbacks_clear_runtime(void)
+{
+    struct sg_runtime *old;
+    pthread_mutex_lock(&runtime_lock);
+    old = current_runtime;
+    current_runtime = NULL;
+    pthread_mutex_unlock(&runtime_lock);
+    sg_runtime_unref(&old);
+}
+
+/* runtime_get - a reference to the current runtime */
+static struct sg_runtime *
+runtime_get(void)
+{
+    struct sg_runtime *rt;
+    pthread_mutex_lock(&runtime_lock);
+    rt = current_runtime ? sg_runtime_ref(current_runtime) : NULL;
+    pthread_mutex_unlock(&runtime_lock);
+    return rt;
+}
+
+/* message_free - end of a message's life */
+static void
+message_free(struct message **mp)
+{
+    struct message *m = *mp;
+    if (m == NULL)
+        return;
+    sg_msg_free(&m->msg);
+    sg_runtime_unref(&m->rt);
+    free(m->envfrom);
+    free(m->spool_error);
+    free(m);
+    *mp = NULL;
+}
+
+/* conn_get - the connection context, created on first use */
+static struct conn *
+conn_get(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    if (c == NULL) {
+        c = sg_xcalloc(1, sizeof(*c));
+        smfi_setpriv(ctx, c);
+    }
+    return c;
+}
+
+/* step_reply - "no reply" where negotiated, else continue */
+static sfsistat
+step_reply(const struct conn *c, unsigned long nr_flag)
+{
+    return (c->pflags & nr_flag) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+/* on_negotiate - take the no-reply and no-send steps the MTA offers */
+static sfsistat
+on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2, unsigned long f3,
+             unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    (void)f1;
+    (void)f3;
+    struct conn *c = conn_get(ctx);
+    *pf0 = f0 & SMFIF_ADDHDRS;
+    *pf1 = f1 & (WANT_NOREPLY | WANT_NOSEND | SMFIP_HDR_LEADSPC);
+    c->pflags = *pf1;
+    *pf2 = 0;
+    *pf3 = 0;
+    (void)f2;
+    if (!(f0 & SMFIF_ADDHDRS)) {
+        sg_warn("the MTA does not allow adding headers: sendguard cannot sign");
+        return SMFIS_REJECT;
+    }
+    return SMFIS_CONTINUE;
+}
+
+/* on_connect - remember the client address */
+static sfsistat
+on_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+{
+    (void)hostname;
+    struct conn *c = conn_get(ctx);
+    c->client_addr[0] = '\0';
+    if (sa != NULL && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->client_addr,
+                  sizeof(c->client_addr));
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->client_addr,
+                  sizeof(c->client_addr));
+    else {
+        const char *macro = smfi_getsymval(ctx, "{client_addr}");
+        if (macro != NULL)
+            sg_strlcpy(c->client_addr, macro, sizeof(c->client_addr));
+    }
+    const char *daemon = smfi_getsymval(ctx, "{daemon_name}");
+    free(c->daemon_name);
+    c->daemon_name = daemon ? sg_xstrdup(daemon) : NULL;
+    return step_reply(c, SMFIP_NR_CONN);
+}
+
+/* on_envfrom - a new message: classify its origin */
+static sfsistat
+on_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = conn_get(ctx);
+    message_free(&c->m);
+    struct sg_runtime *rt = runtime_get();
+    if (rt == NULL)
+        return step_reply(c, SMFIP_NR_MAIL);
+
+    struct message *m = sg_xcalloc(1, sizeof(*m));
+    m->rt = rt;
+    m->msg = sg_msg_new(rt->cfg->spool_memory_limit, rt->cfg->spool_directory);
+    m->envfrom = sg_xstrdup(argv[0] ? argv[0] : "");
+    /* Strip the angle brackets of <addr>. */
+    size_t len = strlen(m->envfrom);
+    if (len >= 2 && m->envfrom[0] == '<' && m->envfrom[len - 1] == '>') {
+        memmove(m->envfrom, m->envfrom + 1, len - 2);
+        m->envfrom[len - 2] = '\0';
+    }
+    m->origin = sg_origin_classify(rt->cfg, c->client_addr[0] ? c->client_addr : NULL,
+                                   smfi_getsymval(ctx, "{auth_authen}"), c->daemon_name);
+    c->m = m;
+    return step_reply(c, SMFIP_NR_MAIL);
+}
+
+/* on_envrcpt - count recipients */
+static sfsistat
+on_envrcpt(SMFICTX *ctx, char **argv)
+{
+    (void)argv;
+    struct conn *c = conn_get(ctx);
+    if (c->m != NULL)
+        c->m->nrcpts++;
+    return step_reply(c, SMFIP_NR_RCPT);
+}
+
+/* on_header - keep the field exactly as it will be sent */
+static sfsistat
+on_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct conn *c = conn_get(ctx);
+    if (c->m != NULL && c->m->origin != SG_ORIGIN_INBOUND) {
+        if (c->pflags & SMFIP_HDR_LEADSPC) {
+            sg_msg_add_header(c->m->msg, name, value);
+        } else {
+            /* Without LEADSPC libmilter strips the space after the colon; put it back. */
+            char *v = sg_xasprintf(" %s", value);
+            sg_msg_add_header(c->m->msg, name, v);
+            free(v);
+        }
+    }
+    return step_reply(c, SMFIP_NR_HDR);
+}
+
+/* on_eoh - nothing to do until the body is complete */
+static sfsistat
+on_eoh(SMFICTX *ctx)
+{
+    return step_reply(conn_get(ctx), SMFIP_NR_EOH);
+}
+
+/* on_body - spool the body of outgoing mail */
+static sfsistat
+on_body(SMFICTX *ctx, unsigned char *data, size_t len)
+{
+    struct conn *c = conn_get(ctx);
+    struct message *m = c->m;
+    if (m != NULL && m->origin != SG_ORIGIN_INBOUND && m->spool_error == NULL) {
+        char *error = NULL;
+        if (sg_msg_add_body(m->msg, data, len, &error) != SG_OK)
+            m->spool_error = error;
+    }
+    return step_reply(c, SMFIP_NR_BODY);
+}
+
+/* internal_error_reply - tempfail or accept, as configured, after a failure */
+static sfsistat
+internal_error_reply(SMFICTX *ctx, const struct sg_config *cfg)
+{
+    if (cfg->on_internal_error == SG_ON_ERROR_ACCEPT)
+        return SMFIS_ACCEPT;
+    smfi_setreply(ctx, "451", "4.3.0", "sendguard: temporary internal error, please try again later");
+    return SMFIS_TEMPFAIL;
+}
+
+/* add_signatures - insert the DKIM-Signature fields at the top */
+static bool
+add_signatures(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
+{
+    /* Insert the last first, so the first ends up on top. */
+    for (size_t i = v->nsignatures; i-- > 0;) {
+        char *value = (c->pflags & SMFIP_HDR_LEADSPC) ? sg_xasprintf(" %s", v->signatures[i])
+                                                       : sg_xstrdup(v->signatures[i]);
+        int ret = smfi_insheader(ctx, 0, "DKIM-Signature", value);
+        free(value);
+        if (ret != MI_SUCCESS)
+            return false;
+    }
+    return true;
+}
+
+/* on_eom - run the pipeline and act on its verdict */
+static sfsistat
+on_eom(SMFICTX *ctx)
+{
+    struct conn *c = conn_get(ctx);
+    struct message *m = c->m;
+    if (m == NULL)
+        return SMFIS_ACCEPT;
+    const char *qid = smfi_getsymval(ctx, "i");
+    if (qid == NULL)
+        qid = "NOQUEUE";
+    const struct sg_config *cfg = m->rt->cfg;
+    sfsistat ret;
+
+    if (m->spool_error != NULL) {
+        sg_error("%s: from=<%s> cannot spool the message: %s", qid, m->envfrom, m->spool_error);
+        ret = internal_error_reply(ctx, cfg);
+        message_free(&c->m);
+        return ret;
+    }
+
+    struct sg_verdict v;
+    sg_pipeline_run(m->rt, m->msg, m->origin, &v);
+    if (v.action == SG_ACTION_ACCEPT && v.nsignatures > 0 && !add_signatures(ctx, c, &v)) {
+        v.dkim = SG_DKIM_ERROR;
+        free(v.error);
+        v.error = sg_xstrdup("the MTA refused the DKIM-Signature header");
+        v.action = cfg->on_internal_error == SG_ON_ERROR_ACCEPT ? SG_ACTION_ACCEPT
+                                                                  : SG_ACTION_TEMPFAIL;
+    }
+
+    char *line = sg_verdict_log_line(&v, m->envfrom, m->nrcpts);
+    if (v.dkim == SG_DKIM_ERROR)
+        sg_error("%s: %s", qid, line);
+    else
+        sg_info("%s: %s", qid, line);
+    free(line);
+
+    switch (v.action) {
+    case SG_ACTION_TEMPFAIL:
+        ret = internal_error_reply(ctx, cfg);
+        break;
+    default:
+        ret = SMFIS_ACCEPT;
+        break;
+    }
+    sg_verdict_clear(&v);
+    message_free(&c->m);
+    return ret;
+}
+
+/* on_abort - the message is gone; the connection may go on */
+static sfsistat
+on_abort(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    if (c != NULL)
+        message_free(&c->m);
+    return SMFIS_CONTINUE;
+}
+
+/* on_close - the end of a connection (may come without connect) */
+static sfsistat
+on_close(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    if (c != NULL) {
+        message_free(&c->m);
+        free(c->daemon_name);
+        free(c);
+        smfi_setpriv(ctx, NULL);
+    }
+    return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc descriptor = {
+    .xxfi_name = "sendguard",
+    .xxfi_version = SMFI_VERSION,
+    .xxfi_flags = SMFIF_ADDHDRS,
+    .xxfi_connect = on_connect,
+    .xxfi_helo = NULL,
+    .xxfi_envfrom = on_envfrom,
+    .xxfi_envrcpt = on_envrcpt,
+    .xxfi_header = on_header,
+    .xxfi_eoh = on_eoh,
+    .xxfi_body = on_body,
+    .xxfi_eom = on_eom,
+    .xxfi_abort = on_abort,
+    .xxfi_close = on_close,
+    .xxfi_unknown = NULL,
+    .xxfi_data = NULL,
+    .xxfi_negotiate = on_negotiate,
+};
+
+/* sg_callbacks_descriptor - for smfi_register */
+struct smfiDesc *
+sg_callbacks_descriptor(void)
+{
+    return &descriptor;
+}

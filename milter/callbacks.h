@@ -1,0 +1,21 @@
+/*
+ * callbacks.h - the libmilter callbacks.  They translate milter events into
+ * libsendguard calls and verdicts into SMFIS_* replies; they decide nothing.
+ */
+#ifndef SG_CALLBACKS_H
+#define SG_CALLBACKS_H
+
+#include "runtime.h"
+
+#include <libmilter/mfapi.h>
+
+/* sg_callbacks_descriptor - the smfiDesc to register */
+struct smfiDesc *sg_callbacks_descriptor(void);
+
+/* sg_callbacks_set_runtime - the runtime new messages use (takes a reference) */
+void sg_callbacks_set_runtime(struct sg_runtime *rt);
+
+/* sg_callbacks_clear_runtime - drop the shared runtime at shutdown */
+void sg_callbacks_clear_runtime(void);
+
+#endif

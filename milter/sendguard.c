@@ -1,0 +1,363 @@
+/*
+ * sendguard.c - the daemon: options, configuration, keys, socket,
+ * privileges, then libmilter's loop.
+ *
+ * Order matters: keys are read and the socket is opened as root; then the
+ * process becomes the configured user; only then do libmilter's threads
+ * start handling mail.
+ */
+#include "callbacks.h"
+#include "config.h"
+#include "dkim.h"
+#include "log.h"
+#include "mime.h"
+#include "runtime.h"
+#include "version.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <libmilter/mfapi.h>
+#include <openssl/opensslv.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG "/etc/sendguard/sendguard.conf"
+#define MAX_OVERRIDES 64
+
+struct options {
+    const char *config;
+    bool foreground;
+    bool check_only;
+    char *overrides[MAX_OVERRIDES];
+    size_t n_overrides;
+};
+
+/* usage - print how to call sendguard and exit */
+static void
+usage(int status)
+{
+    fprintf(status ? stderr : stdout,
+            "usage: sendguard [-f] [-n] [-V] [-c FILE] [-o name=value]...\n"
+            "  -c FILE        configuration file (default %s)\n"
+            "  -f             stay in the foreground and log to stderr too\n"
+            "  -n             check the configuration and keys, print the Postfix settings, exit\n"
+            "  -o name=value  override a configuration option (repeatable)\n"
+            "  -V             print the version and what sendguard was built with\n",
+            DEFAULT_CONFIG);
+    exit(status);
+}
+
+/* print_version - version, algorithms and libraries */
+static void
+print_version(void)
+{
+    unsigned int major = 0, minor = 0, pl = 0;
+    smfi_version(&major, &minor, &pl);
+    printf("sendguard %s\n", SG_VERSION);
+    printf("signing algorithms: rsa-sha256 ed25519-sha256\n");
+    printf("libraries: libmilter %u.%u.%u, libopendkim %s, %s\n", major, minor, pl,
+           sg_dkim_version(), OPENSSL_VERSION_TEXT);
+}
+
+/* parse_options - command line to struct options */
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+    int ch;
+    memset(o, 0, sizeof(*o));
+    o->config = DEFAULT_CONFIG;
+    while ((ch = getopt(argc, argv, "c:fhno:V")) != -1) {
+        switch (ch) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'f':
+            o->foreground = true;
+            break;
+        case 'n':
+            o->check_only = true;
+            break;
+        case 'o':
+            if (o->n_overrides == MAX_OVERRIDES) {
+                fprintf(stderr, "sendguard: too many -o options\n");
+                exit(EX_USAGE);
+            }
+            o->overrides[o->n_overrides++] = optarg;
+            break;
+        case 'V':
+            print_version();
+            exit(EX_OK);
+        case 'h':
+            usage(EX_OK);
+            break;
+        default:
+            usage(EX_USAGE);
+        }
+    }
+    if (optind != argc)
+        usage(EX_USAGE);
+}
+
+struct identity {
+    bool change;
+    uid_t uid;
+    gid_t gid;
+    gid_t socket_gid; /* (gid_t)-1: leave */
+};
+
+/* resolve_identity - the user to become and the socket's group */
+static bool
+resolve_identity(const struct sg_config *cfg, struct identity *id, char **error_r)
+{
+    id->change = cfg->user[0] != '\0';
+    id->uid = getuid();
+    id->gid = getgid();
+    id->socket_gid = (gid_t)-1;
+    if (id->change) {
+        struct passwd *pw = getpwnam(cfg->user);
+        if (pw == NULL) {
+            *error_r = sg_xasprintf("%s: user \"%s\" does not exist; create it (adduser --system "
+                                    "--group %s) or set user = \"\"",
+                                    cfg->path, cfg->user, cfg->user);
+            return false;
+        }
+        id->uid = pw->pw_uid;
+        id->gid = pw->pw_gid;
+    }
+    if (cfg->socket_group[0] != '\0') {
+        struct group *gr = getgrnam(cfg->socket_group);
+        if (gr == NULL) {
+            *error_r = sg_xasprintf("%s: socket_group \"%s\" does not exist", cfg->path,
+                                    cfg->socket_group);
+            return false;
+        }
+        id->socket_gid = gr->gr_gid;
+    }
+    return true;
+}
+
+/* make_parent_dir - create the directory holding path (one level), owned by the run user */
+static bool
+make_parent_dir(const char *path, const struct identity *id, mode_t mode, char **error_r)
+{
+    char *copy = sg_xstrdup(path);
+    char *dir = dirname(copy);
+    struct stat st;
+    bool ok = true;
+    if (stat(dir, &st) < 0) {
+        if (mkdir(dir, mode) < 0) {
+            *error_r = sg_xasprintf("cannot create directory %s: %s", dir, strerror(errno));
+            ok = false;
+        } else if (id->change && chown(dir, id->uid, id->gid) < 0) {
+            *error_r = sg_xasprintf("cannot chown directory %s: %s", dir, strerror(errno));
+            ok = false;
+        }
+    }
+    free(copy);
+    return ok;
+}
+
+/* open_socket - create the listening socket and give it the configured owner and mode */
+static bool
+open_socket(const struct sg_config *cfg, const struct identity *id, char **error_r)
+{
+    const char *path = sg_config_socket_path(cfg->socket);
+    if (path != NULL && !make_parent_dir(path, id, 0755, error_r))
+        return false;
+    if (smfi_setconn(cfg->socket) != MI_SUCCESS) {
+        *error_r = sg_xasprintf("socket %s: libmilter refused it", cfg->socket);
+        return false;
+    }
+    /* Create the socket with no access, then open it up deliberately. */
+    mode_t old = umask(0177);
+    int ret = smfi_opensocket(true);
+    umask(old);
+    if (ret != MI_SUCCESS) {
+        *error_r = sg_xasprintf("cannot listen on %s (in use, or directory missing?)", cfg->socket);
+        return false;
+    }
+    if (path != NULL) {
+        if (chown(path, id->change ? id->uid : (uid_t)-1, id->socket_gid) < 0 ||
+            chmod(path, cfg->socket_mode) < 0) {
+            *error_r = sg_xasprintf("cannot set owner/mode of %s: %s", path, strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* write_pid_file - record our pid; the directory belongs to the run user so we can remove it later */
+static bool
+write_pid_file(const struct sg_config *cfg, const struct identity *id, char **error_r)
+{
+    if (cfg->pid_file[0] == '\0')
+        return true;
+    if (!make_parent_dir(cfg->pid_file, id, 0755, error_r))
+        return false;
+    FILE *f = fopen(cfg->pid_file, "w");
+    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+        *error_r = sg_xasprintf("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* drop_privileges - become the configured user for good */
+static bool
+drop_privileges(const struct sg_config *cfg, const struct identity *id, char **error_r)
+{
+    if (!id->change)
+        return true;
+    if (setgroups(0, NULL) < 0 && errno != EPERM) {
+        *error_r = sg_xasprintf("setgroups: %s", strerror(errno));
+        return false;
+    }
+    if (initgroups(cfg->user, id->gid) < 0 && getuid() == 0) {
+        *error_r = sg_xasprintf("initgroups(%s): %s", cfg->user, strerror(errno));
+        return false;
+    }
+    if (setgid(id->gid) < 0 || setuid(id->uid) < 0) {
+        *error_r = sg_xasprintf("cannot become user %s: %s", cfg->user, strerror(errno));
+        return false;
+    }
+    if (id->uid != 0 && setuid(0) == 0) {
+        *error_r = sg_xstrdup("could regain root after dropping privileges; refusing to run");
+        return false;
+    }
+    return true;
+}
+
+/* daemonize - detach from the terminal */
+static bool
+daemonize(char **error_r)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        *error_r = sg_xasprintf("fork: %s", strerror(errno));
+        return false;
+    }
+    if (pid > 0)
+        _exit(EX_OK);
+    setsid();
+    if (chdir("/") < 0) {
+        *error_r = sg_xasprintf("chdir /: %s", strerror(errno));
+        return false;
+    }
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+    }
+    return true;
+}
+
+/* fail - report a start-up error and exit */
+static void
+fail(int status, char *error)
+{
+    sg_error("%s", error);
+    free(error);
+    exit(status);
+}
+
+/* print_check - what `sendguard -n` tells the administrator */
+static void
+print_check(const struct sg_runtime *rt)
+{
+    char *postfix = sg_config_socket_postfix(rt->cfg->socket);
+    printf("%s: configuration OK\n", rt->cfg->path);
+    printf("socket: %s\n", rt->cfg->socket);
+    for (size_t i = 0;; i++) {
+        char *line = sg_keyring_describe(rt->keys, i);
+        if (line == NULL) {
+            if (i == 0)
+                printf("no signing keys: mail passes unsigned (see key_directory and domain)\n");
+            break;
+        }
+        printf("key: %s\n", line);
+        free(line);
+    }
+    printf("add to Postfix's main.cf:\n"
+           "  smtpd_milters = %s\n"
+           "  non_smtpd_milters = %s\n"
+           "  milter_default_action = tempfail\n",
+           postfix, postfix);
+    free(postfix);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options opt;
+    struct sg_config *cfg;
+    struct sg_runtime *rt;
+    struct identity id;
+    char *error = NULL;
+
+    parse_options(argc, argv, &opt);
+    /* Until the configuration names a facility, errors go to stderr. */
+    if (sg_config_load(opt.config, opt.overrides, opt.n_overrides, &cfg, &error) != SG_OK) {
+        fprintf(stderr, "sendguard: %s\n", error);
+        free(error);
+        return EX_CONFIG;
+    }
+    if (!resolve_identity(cfg, &id, &error)) {
+        fprintf(stderr, "sendguard: %s\n", error);
+        free(error);
+        sg_config_free(&cfg);
+        return EX_CONFIG;
+    }
+    sg_mime_init();
+    if (sg_runtime_new(cfg, id.uid, &rt, &error) != SG_OK) {
+        fprintf(stderr, "sendguard: %s\n", error);
+        free(error);
+        return EX_CONFIG;
+    }
+    if (opt.check_only) {
+        print_check(rt);
+        sg_runtime_unref(&rt);
+        return EX_OK;
+    }
+
+    sg_log_open(rt->cfg->syslog_facility, opt.foreground);
+    if (smfi_register(*sg_callbacks_descriptor()) != MI_SUCCESS)
+        fail(EX_SOFTWARE, sg_xstrdup("smfi_register failed"));
+    if (!open_socket(rt->cfg, &id, &error))
+        fail(EX_OSERR, error);
+    if (!opt.foreground && !daemonize(&error))
+        fail(EX_OSERR, error);
+    if (!write_pid_file(rt->cfg, &id, &error))
+        fail(EX_CANTCREAT, error);
+    if (!drop_privileges(rt->cfg, &id, &error))
+        fail(EX_NOPERM, error);
+
+    char *postfix = sg_config_socket_postfix(rt->cfg->socket);
+    sg_info("sendguard %s starting: socket %s (Postfix main.cf: smtpd_milters = %s), %zu signing "
+            "domain(s), user %s",
+            SG_VERSION, rt->cfg->socket, postfix, sg_keyring_domains(rt->keys),
+            rt->cfg->user[0] ? rt->cfg->user : "(unchanged)");
+    free(postfix);
+    signal(SIGPIPE, SIG_IGN);
+
+    sg_callbacks_set_runtime(rt);
+    /* libmilter's own signal thread turns SIGTERM/SIGINT into an orderly stop. */
+    int ret = smfi_main();
+
+    sg_callbacks_clear_runtime();
+    if (rt->cfg->pid_file[0] != '\0')
+        unlink(rt->cfg->pid_file);
+    sg_info("sendguard stopped");
+    sg_runtime_unref(&rt);
+    return ret == MI_SUCCESS ? EX_OK : EX_SOFTWARE;
+}
