@@ -12,6 +12,7 @@
 
 #include <confuse.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,66 @@
  * the text being parsed when it is an override rather than the file. */
 static _Thread_local char *first_error;
 static _Thread_local const char *parse_label;
+static _Thread_local bool parse_label_lines; /* do line numbers mean anything? */
+
+/* blank_comments - replace comments with spaces, keeping line breaks.
+ * libconfuse 3.3 (Debian 12) counts every comment as three lines, so its
+ * line numbers drift by two per comment, and it cannot parse a comment inside
+ * a list (libconfuse issue #150).  Handing it text without comments fixes both. */
+static void
+blank_comments(char *s)
+{
+    char quote = 0;
+    for (char *p = s; *p; p++) {
+        if (quote) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            else if (*p == quote)
+                quote = 0;
+        } else if (*p == '"' || *p == '\'') {
+            quote = *p;
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            while (*p && *p != '\n')
+                *p++ = ' ';
+            if (*p == '\0')
+                break;
+        } else if (p[0] == '/' && p[1] == '*') {
+            char *end = strstr(p + 2, "*/");
+            char *stop = end ? end + 2 : p + strlen(p);
+            for (; p < stop; p++)
+                if (*p != '\n')
+                    *p = ' ';
+            p--;
+        }
+    }
+}
+
+/* read_config_text - the file's text with comments blanked; NULL and errno on failure */
+static char *
+read_config_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    size_t len = 0, cap = 8192;
+    char *buf = sg_xmalloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len - 1 == 0)
+            buf = sg_xrealloc(buf, cap *= 2);
+    }
+    int err = ferror(f) ? errno : 0;
+    fclose(f);
+    if (err != 0) {
+        free(buf);
+        errno = err;
+        return NULL;
+    }
+    buf[len] = '\0';
+    blank_comments(buf);
+    return buf;
+}
 
 /* on_error - libconfuse's error hook: keep the first message, with its place */
 static void
@@ -31,7 +92,9 @@ on_error(cfg_t *cfg, const char *fmt, va_list ap)
     if (first_error != NULL)
         return;
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    if (parse_label != NULL)
+    if (parse_label != NULL && parse_label_lines && cfg != NULL && cfg->line > 0)
+        first_error = sg_xasprintf("%s:%d: %s", parse_label, cfg->line, msg);
+    else if (parse_label != NULL)
         first_error = sg_xasprintf("%s: %s", parse_label, msg);
     else if (cfg != NULL && cfg->filename != NULL && cfg->line > 0)
         first_error = sg_xasprintf("%s:%d: %s", cfg->filename, cfg->line, msg);
@@ -481,10 +544,18 @@ sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
 
     free(first_error);
     first_error = NULL;
-    int ret = cfg_parse(cfg, path);
-    if (ret == CFG_FILE_ERROR) {
-        free(first_error);
-        first_error = sg_xasprintf("%s: cannot read: %m", path);
+    int ret;
+    char *text = read_config_text(path);
+    if (text == NULL) {
+        first_error = sg_xasprintf("%s: cannot read: %s", path, strerror(errno));
+        ret = CFG_FILE_ERROR;
+    } else {
+        parse_label = path;
+        parse_label_lines = true;
+        ret = cfg_parse_buf(cfg, text);
+        parse_label_lines = false;
+        parse_label = NULL;
+        free(text);
     }
     /* Overrides are parsed as more text after the file, named "-o name=value" in errors. */
     for (size_t i = 0; ret == CFG_SUCCESS && i < n_overrides; i++) {
@@ -493,6 +564,7 @@ sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
             ret = CFG_PARSE_ERROR;
             break;
         }
+        /* An override is one line: no line number in its errors. */
         char *label = sg_xasprintf("-o %s", overrides[i]);
         parse_label = label;
         /* Quote the value unless it already is a quoted string or a list. */

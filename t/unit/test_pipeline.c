@@ -1,0 +1,271 @@
+/*
+ * test_pipeline.c - one message through analyse/decide/sign: which messages
+ * are signed, with which keys, and why the others are not.  That the
+ * signatures verify is proven by independent verifiers in t/e2e; here the
+ * body hash is checked against one computed with OpenSSL directly, which
+ * shows the spooled body (memory or file) reaches the signer intact.
+ */
+#include "mime.h"
+#include "pipeline.h"
+#include "testutil.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+struct fixture {
+    char *dir;
+    struct sg_runtime *rt;
+};
+
+/* make_runtime - example.nl with RSA + Ed25519; spool limit as given */
+static struct fixture *
+make_runtime(const char *spool_limit)
+{
+    struct fixture *f = sg_xcalloc(1, sizeof(*f));
+    f->dir = tu_tempdir();
+    char *rsa = tu_key(f->dir, "rsa.pem", SG_KEY_RSA);
+    char *ed = tu_key(f->dir, "ed.pem", SG_KEY_ED25519);
+    char *text = sg_xasprintf("state_directory = \"%s\"\nspool_directory = \"%s\"\n"
+                              "spool_memory_limit = \"%s\"\n"
+                              "domain \"example.nl\" {\n"
+                              "  key \"rsa2026\" { file = \"%s\" }\n"
+                              "  key \"ed2026\" { file = \"%s\" }\n"
+                              "}\n",
+                              f->dir, f->dir, spool_limit, rsa, ed);
+    char *conf = tu_write(f->dir, "sg.conf", text, 0600);
+    struct sg_config *cfg;
+    char *error = NULL;
+    assert_int_equal(sg_config_load(conf, NULL, 0, &cfg, &error), SG_OK);
+    if (sg_runtime_new(cfg, getuid(), &f->rt, &error) != SG_OK)
+        fail_msg("%s", error);
+    sg_dkim_set_time(f->rt->dkim, 1790000000);
+    free(rsa);
+    free(ed);
+    free(text);
+    free(conf);
+    return f;
+}
+
+/* setup - default fixture */
+static int
+setup(void **state)
+{
+    sg_mime_init();
+    *state = make_runtime("1M");
+    return 0;
+}
+
+/* teardown - drop runtime and files */
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+    sg_runtime_unref(&f->rt);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* run - parse text and run the pipeline */
+static void
+run(struct fixture *f, const char *text, enum sg_origin origin, struct sg_verdict *v)
+{
+    struct sg_msg *m = sg_msg_new(f->rt->cfg->spool_memory_limit, f->rt->cfg->spool_directory);
+    char *error = NULL;
+    assert_int_equal(sg_msg_parse(m, text, strlen(text), &error), SG_OK);
+    sg_pipeline_run(f->rt, m, origin, v);
+    sg_msg_free(&m);
+}
+
+/* body_hash - base64(sha256(canonical body)), computed without libopendkim */
+static char *
+body_hash(const char *canonical, size_t len)
+{
+    unsigned char md[32];
+    unsigned int mdlen;
+    EVP_Digest(canonical, len, md, &mdlen, EVP_sha256(), NULL);
+    char *out = sg_xmalloc(64);
+    EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+    return out;
+}
+
+/* tag - the value of tag name= in a signature, whitespace removed (caller frees) */
+static char *
+tag(const char *sig, const char *name)
+{
+    char *key = sg_xasprintf("%s=", name);
+    const char *p = sig;
+    while ((p = strstr(p, key)) != NULL) {
+        if (p == sig || p[-1] == ' ' || p[-1] == ';' || p[-1] == '\t' || p[-1] == '\n')
+            break;
+        p++;
+    }
+    assert_non_null(p);
+    p += strlen(key);
+    free(key);
+    char *out = sg_xmalloc(strlen(p) + 1);
+    size_t o = 0;
+    for (; *p && *p != ';'; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            out[o++] = *p;
+    out[o] = '\0';
+    return out;
+}
+
+/* count_names - how often a header name occurs in an h= list */
+static int
+count_names(const char *h, const char *name)
+{
+    char *copy = sg_xstrdup(h), *save, *tok;
+    int n = 0;
+    for (tok = strtok_r(copy, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
+        n += strcasecmp(tok, name) == 0;
+    free(copy);
+    return n;
+}
+
+static const char invoice[] = "From: =?UTF-8?Q?Bakkerij_M=C3=BCller?= <factuur@example.nl>\r\n"
+                              "To: klant@example.com\r\n"
+                              "Subject: =?UTF-8?Q?Factuur_2026-0042?=\r\n"
+                              "\r\n"
+                              "Beste klant,  \r\n"
+                              "\r\n"
+                              "In de bijlage   vindt u de factuur.\r\n"
+                              "\r\n"
+                              "\r\n";
+
+/* relaxed canonical form of the body above (RFC 6376 3.4.4) */
+static const char invoice_relaxed[] = "Beste klant,\r\n\r\nIn de bijlage vindt u de factuur.\r\n";
+
+/* check_signed - two signatures, RSA then Ed25519, both for example.nl with the right bh= */
+static void
+check_signed(const struct sg_verdict *v)
+{
+    assert_int_equal(v->dkim, SG_DKIM_SIGNED);
+    assert_int_equal(v->action, SG_ACTION_ACCEPT);
+    assert_string_equal(v->from_domain, "example.nl");
+    assert_string_equal(v->d, "example.nl");
+    assert_string_equal(v->selectors, "rsa2026,ed2026");
+    assert_int_equal(v->nsignatures, 2);
+    static const char *const algs[] = {"rsa-sha256", "ed25519-sha256"};
+    static const char *const sels[] = {"rsa2026", "ed2026"};
+    char *want_bh = body_hash(invoice_relaxed, strlen(invoice_relaxed));
+    for (size_t i = 0; i < 2; i++) {
+        char *a = tag(v->signatures[i], "a"), *s = tag(v->signatures[i], "s"),
+             *d = tag(v->signatures[i], "d"), *bh = tag(v->signatures[i], "bh"),
+             *h = tag(v->signatures[i], "h"), *t = tag(v->signatures[i], "t");
+        assert_string_equal(a, algs[i]);
+        assert_string_equal(s, sels[i]);
+        assert_string_equal(d, "example.nl");
+        assert_string_equal(bh, want_bh);
+        assert_string_equal(t, "1790000000");
+        /* From is oversigned (listed once more than it occurs), so a second
+         * From cannot be added without breaking the signature. */
+        assert_int_equal(count_names(h, "From"), 2);
+        assert_int_equal(count_names(h, "Subject"), 2);
+        free(a);
+        free(s);
+        free(d);
+        free(bh);
+        free(h);
+        free(t);
+    }
+    free(want_bh);
+}
+
+/* test_signs_with_both_keys - an outgoing invoice gets RSA and Ed25519 signatures */
+static void
+test_signs_with_both_keys(void **state)
+{
+    struct sg_verdict v;
+    run(*state, invoice, SG_ORIGIN_INTERNAL, &v);
+    check_signed(&v);
+    char *line = sg_verdict_log_line(&v, "factuur@example.nl", 2);
+    assert_string_equal(line, "from=<factuur@example.nl> rcpts=2 origin=internal "
+                              "from_domain=example.nl dkim=signed d=example.nl "
+                              "s=rsa2026,ed2026 action=accept");
+    free(line);
+    sg_verdict_clear(&v);
+    assert_null(v.signatures);
+}
+
+/* test_spooled_to_disk - the same when the body is spooled to a file */
+static void
+test_spooled_to_disk(void **state)
+{
+    (void)state;
+    struct fixture *f = make_runtime("16");
+    struct sg_verdict v;
+    run(f, invoice, SG_ORIGIN_AUTH, &v);
+    check_signed(&v);
+    sg_verdict_clear(&v);
+    void *p = f;
+    teardown(&p);
+}
+
+/* Messages that are not signed, and the reason logged for each. */
+static const struct {
+    const char *text;
+    enum sg_origin origin;
+    enum sg_dkim_outcome want;
+    const char *reason;
+} unsigned_rows[] = {
+    {"From: a@example.nl\r\n\r\nhi\r\n", SG_ORIGIN_INBOUND, SG_DKIM_NOT_OUTGOING, "not-outgoing"},
+    {"From: a@other.test\r\n\r\nhi\r\n", SG_ORIGIN_INTERNAL, SG_DKIM_NO_KEY, "no-key"},
+    {"From: a@shop.example.nl\r\n\r\nhi\r\n", SG_ORIGIN_INTERNAL, SG_DKIM_NO_KEY, "no-key"},
+    {"To: b@example.com\r\n\r\nhi\r\n", SG_ORIGIN_INTERNAL, SG_DKIM_NO_FROM, "no-from"},
+    {"From: undisclosed\r\n\r\nhi\r\n", SG_ORIGIN_INTERNAL, SG_DKIM_NO_FROM, "no-from"},
+    {"From: a@example.nl\r\nFrom: b@example.nl\r\n\r\nhi\r\n", SG_ORIGIN_INTERNAL,
+     SG_DKIM_MULTIPLE_FROM, "multiple-from"},
+    {"From: a@example.nl, b@example.nl\r\n\r\nhi\r\n", SG_ORIGIN_INTERNAL, SG_DKIM_MULTIPLE_FROM,
+     "multiple-from"},
+};
+
+/* test_not_signed - each row is accepted unsigned with its reason */
+static void
+test_not_signed(void **state)
+{
+    for (size_t i = 0; i < SG_NELEM(unsigned_rows); i++) {
+        struct sg_verdict v;
+        run(*state, unsigned_rows[i].text, unsigned_rows[i].origin, &v);
+        if (v.dkim != unsigned_rows[i].want)
+            fail_msg("row %zu: %s, want %s", i, sg_dkim_outcome_name(v.dkim),
+                     sg_dkim_outcome_name(unsigned_rows[i].want));
+        assert_int_equal(v.nsignatures, 0);
+        assert_int_equal(v.action, SG_ACTION_ACCEPT);
+        char *line = sg_verdict_log_line(&v, NULL, 1);
+        char *want = sg_xasprintf("dkim=unsigned reason=%s", unsigned_rows[i].reason);
+        assert_non_null(strstr(line, want));
+        free(want);
+        free(line);
+        sg_verdict_clear(&v);
+    }
+}
+
+/* test_group_from - a group with one mailbox counts as one From address */
+static void
+test_group_from(void **state)
+{
+    struct sg_verdict v;
+    run(*state, "From: Sales: Bob <bob@Example.NL>;\r\n\r\nhi\r\n", SG_ORIGIN_INTERNAL, &v);
+    assert_int_equal(v.dkim, SG_DKIM_SIGNED);
+    assert_string_equal(v.from_addr, "bob@Example.NL");
+    assert_string_equal(v.from_domain, "example.nl");
+    sg_verdict_clear(&v);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_signs_with_both_keys, setup, teardown),
+        cmocka_unit_test(test_spooled_to_disk),
+        cmocka_unit_test_setup_teardown(test_not_signed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_from, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
