@@ -26,13 +26,17 @@ struct verb {
     int (*run)(const char *config, int argc, char **argv);
 };
 
-/* load_config - read the configuration or exit with its error */
+#define MAX_OVERRIDES 64
+static char *overrides[MAX_OVERRIDES];
+static size_t n_overrides;
+
+/* load_config - read the configuration (with -o overrides) or exit with its error */
 static struct sg_config *
 load_config(const char *path)
 {
     struct sg_config *cfg;
     char *error;
-    if (sg_config_load(path, NULL, 0, &cfg, &error) != SG_OK) {
+    if (sg_config_load(path, overrides, n_overrides, &cfg, &error) != SG_OK) {
         fprintf(stderr, "sendguardctl: %s\n", error);
         free(error);
         exit(EX_CONFIG);
@@ -216,7 +220,7 @@ static const struct verb verbs[] = {
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: sendguardctl [-c FILE] VERB [ARGS]   (sendguard %s)\nverbs:\n", SG_VERSION);
+    fprintf(f, "usage: sendguardctl [-c FILE] [-o name=value]... VERB [ARGS]   (sendguard %s)\nverbs:\n", SG_VERSION);
     for (size_t i = 0; i < SG_NELEM(verbs); i++)
         fprintf(f, "  %s\n", verbs[i].synopsis);
     fprintf(f, "sendguardctl VERB --help tells more.\n");
@@ -230,6 +234,9 @@ main(int argc, char **argv)
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             config = argv[i + 1];
+            i += 2;
+        } else if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && n_overrides < MAX_OVERRIDES) {
+            overrides[n_overrides++] = argv[i + 1];
             i += 2;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
