@@ -34,7 +34,12 @@ sg_key_check_file(const char *path, uid_t allowed_uid, char **error_r)
     struct stat st;
 
     if (stat(path, &st) < 0) {
-        *error_r = sg_xasprintf("key file %s: %s", path, strerror(errno));
+        if (errno == ENOENT)
+            *error_r = sg_xasprintf("key file %s does not exist; fix the path, or generate a key "
+                                    "with: sendguardctl keygen --output %s DOMAIN SELECTOR",
+                                    path, path);
+        else
+            *error_r = sg_xasprintf("key file %s: %s", path, strerror(errno));
         return SG_PERM;
     }
     if (!S_ISREG(st.st_mode)) {

@@ -41,9 +41,13 @@ add_key(struct sg_keyring *ring, const char *domain, const char *selector, const
         uid_t uid, char **error_r)
 {
     struct sg_key *key;
-    enum sg_rc rc = sg_key_load(file, uid, &key, error_r);
-    if (rc != SG_OK)
+    char *error = NULL;
+    enum sg_rc rc = sg_key_load(file, uid, &key, &error);
+    if (rc != SG_OK) {
+        *error_r = sg_xasprintf("domain %s, selector %s: %s", domain, selector, error);
+        free(error);
         return rc;
+    }
 
     struct ring_domain *d = find_domain(ring, domain);
     if (d == NULL) {

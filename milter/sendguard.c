@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mime.h"
 #include "runtime.h"
+#include "tcp_tune.h"
 #include "version.h"
 
 #include <errno.h>
@@ -350,6 +351,7 @@ main(int argc, char **argv)
     free(postfix);
     signal(SIGPIPE, SIG_IGN);
 
+    sg_tcp_tune_enable(sg_config_socket_path(rt->cfg->socket) == NULL);
     sg_callbacks_set_runtime(rt);
     /* libmilter's own signal thread turns SIGTERM/SIGINT into an orderly stop. */
     int ret = smfi_main();

@@ -134,6 +134,7 @@ test_unsafe_key_refuses_all(void **state)
     assert_int_equal(sg_keyring_load(cfg, getuid(), &ring, &error), SG_PERM);
     assert_null(ring);
     assert_non_null(strstr(error, key));
+    assert_non_null(strstr(error, "domain a.nl, selector s: "));
     free(error);
     sg_config_free(&cfg);
     tu_rmtree(dir);
