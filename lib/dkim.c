@@ -14,6 +14,8 @@
 
 /* The length of "DKIM-Signature: ", so that folding leaves room for the name. */
 #define SIG_PREFIX_LEN 16
+/* Width of the b= lines when sendguard folds them itself (simple header canonicalization). */
+#define B_FOLD_WIDTH 72
 
 struct sg_dkim {
     DKIM_LIB *lib;
@@ -122,6 +124,40 @@ header_line(const char *name, const char *value, size_t *len_r)
     return out;
 }
 
+/* fold_b_value - fold only inside the b= value (the last tag) of an unfolded
+ * signature.  Verifiers delete the b= value with all whitespace in it before
+ * hashing, so these folds cannot change what the signature covers.
+ *
+ * Why: libopendkim 2.11 hashes its own DKIM-Signature field folded
+ * differently from what dkim_getsighdr_d returns (the fold before b= depends
+ * on the length of the value), so with simple header canonicalization a
+ * folded signature fails verification now and then (seen with Ed25519).
+ * Unfolded (margin 0) the two agree; folding inside b= keeps lines short. */
+static char *
+fold_b_value(const char *sig, size_t len)
+{
+    const char *b = NULL;
+    for (const char *p = sig; p + 2 <= sig + len; p++)
+        if ((p == sig || p[-1] == ' ' || p[-1] == ';' || p[-1] == '\t') && p[0] == 'b' &&
+            p[1] == '=')
+            b = p;
+    if (b == NULL)
+        return sg_xstrndup(sig, len);
+    size_t head = (size_t)(b - sig) + 2, rest = len - head;
+    char *out = sg_xmalloc(len + 3 * (rest / B_FOLD_WIDTH + 2) + 1);
+    memcpy(out, sig, head);
+    size_t o = head;
+    for (size_t i = 0; i < rest; i++) {
+        if (i > 0 && i % B_FOLD_WIDTH == 0) {
+            memcpy(out + o, "\r\n\t", 3);
+            o += 3;
+        }
+        out[o++] = b[2 + i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
 struct body_feed {
     DKIM **handles;
     size_t n;
@@ -176,6 +212,12 @@ sg_dkim_sign(struct sg_dkim *d, struct sg_msg *msg, const char *domain,
             rc = fail(NULL, "setup", st, &keys[i], error_r);
             goto out;
         }
+        /* Simple header canonicalization: unfolded, see fold_b_value.  (The
+         * margin must be set before the signature is computed.) */
+        if (d->hcanon == DKIM_CANON_SIMPLE && (st = dkim_set_margin(h[i], 0)) != DKIM_STAT_OK) {
+            rc = fail(h[i], "setup", st, &keys[i], error_r);
+            goto out;
+        }
     }
 
     for (size_t f = 0; f < sg_msg_header_count(msg); f++) {
@@ -222,7 +264,8 @@ sg_dkim_sign(struct sg_dkim *d, struct sg_msg *msg, const char *domain,
             free(sigs);
             goto out;
         }
-        sigs[i] = sg_xstrndup((const char *)buf, len);
+        sigs[i] = d->hcanon == DKIM_CANON_SIMPLE ? fold_b_value((const char *)buf, len)
+                            : sg_xstrndup((const char *)buf, len);
     }
     *sigs_r = sigs;
 

@@ -181,7 +181,8 @@ def make_milter(args):
     if args.milter == "opendkim":
         return lambda workdir, keys: opendkim_milter(workdir, keys)
     binary = args.sendguard
-    return lambda workdir, keys: sendguard_milter(binary, workdir, keys)
+    extra = f'canonicalization = "{args.canonicalization}"\n' if args.canonicalization else ""
+    return lambda workdir, keys: sendguard_milter(binary, workdir, keys, extra_config=extra)
 
 
 def default_sendguard():
@@ -302,6 +303,9 @@ def main():
                         default=os.environ.get("SG_E2E_MILTER", "sendguard"))
     parser.add_argument("--sendguard", default=default_sendguard(),
                         help="sendguard binary (default: $SENDGUARD or build/milter/sendguard)")
+    parser.add_argument("--canonicalization", metavar="HEADER/BODY",
+                        help="sendguard's canonicalization (default: its own, relaxed/relaxed); "
+                             "simple/simple proves header fields are hashed byte for byte")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--verbose", action="store_true",
                         help="print every verifier's verdict on every signature")
