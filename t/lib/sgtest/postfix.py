@@ -60,9 +60,8 @@ milter_protocol = 6
 """
 
 # chroot column is "n" everywhere: the queue directory is a temp dir, not a prepared jail.
-MASTER_CF = """\
-# service type  private unpriv  chroot  wakeup  maxproc command
-127.0.0.1:{smtp_port} inet n - n - - smtpd
+# MASTER_CF_SERVICES is every service but the SMTP listener (t/bench adds its own listeners).
+MASTER_CF_SERVICES = """\
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -83,6 +82,11 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
+
+MASTER_CF = """\
+# service type  private unpriv  chroot  wakeup  maxproc command
+127.0.0.1:{smtp_port} inet n - n - - smtpd
+""" + MASTER_CF_SERVICES
 
 
 @dataclass
