@@ -11,10 +11,10 @@
 
 /* Result of every fallible call.  TEMP maps to a tempfail: the MTA keeps the mail. */
 enum sg_rc {
-    SG_OK = 0,       /* done */
-    SG_TEMP,         /* transient: retry later (DNS timeout, disk full) */
-    SG_PERM,         /* the input is wrong and will stay wrong */
-    SG_INTERNAL,     /* sendguard or a library misbehaved */
+    SG_OK = 0,   /* done */
+    SG_TEMP,     /* transient: retry later (DNS timeout, disk full) */
+    SG_PERM,     /* the input is wrong and will stay wrong */
+    SG_INTERNAL, /* sendguard or a library misbehaved */
 };
 
 /* sg_rc_str - the name of a result, for logs ("ok", "temporary", ...) */

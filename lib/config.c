@@ -172,12 +172,10 @@ sg_config_socket_postfix(const char *socket)
     bool v6 = strncmp(socket, "inet6:", 6) == 0;
     const char *port = socket + (v6 ? 6 : 5);
     const char *at = strchr(port, '@');
-    if (at == NULL)
-        return sg_xasprintf("inet:%s:%.*s", v6 ? "[::]" : "0.0.0.0", (int)strcspn(port, ""),
-                            port);
-    if (v6)
-        return sg_xasprintf("inet:[%s]:%.*s", at + 1, (int)(at - port), port);
-    return sg_xasprintf("inet:%s:%.*s", at + 1, (int)(at - port), port);
+    /* Without @ADDRESS libmilter listens on every address; Postfix should use loopback. */
+    const char *host = at ? at + 1 : (v6 ? "::1" : "127.0.0.1");
+    int port_len = at ? (int)(at - port) : (int)strlen(port);
+    return sg_xasprintf(v6 ? "inet:[%s]:%.*s" : "inet:%s:%.*s", host, port_len, port);
 }
 
 /* valid_socket - unix:/abs, local:/abs, inet:PORT[@HOST], inet6:PORT[@HOST] */
@@ -422,8 +420,8 @@ static cfg_opt_t root_opts[] = {
                  "\"Content-Type\", \"Content-Transfer-Encoding\", \"Content-Disposition\", "
                  "\"List-Unsubscribe\", \"List-Unsubscribe-Post\"}",
                  CFGF_NONE),
-    CFG_STR_LIST("oversign_headers", "{\"From\", \"Subject\", \"Reply-To\", \"To\", \"Cc\", \"Date\"}",
-                 CFGF_NONE),
+    CFG_STR_LIST("oversign_headers",
+                 "{\"From\", \"Subject\", \"Reply-To\", \"To\", \"Cc\", \"Date\"}", CFGF_NONE),
     CFG_STR("key_directory", "keys", CFGF_NONE),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_END(),

@@ -28,7 +28,7 @@ struct sg_config_domain {
 
 struct sg_config {
     char *path;
-    char *socket;       /* libmilter notation */
+    char *socket; /* libmilter notation */
     unsigned socket_mode;
     char *socket_group; /* "" = leave as is */
     char *user;         /* "" = do not switch */

@@ -58,7 +58,8 @@ sg_dkim_new(const struct sg_config *cfg, struct sg_dkim **dkim_r, char **error_r
 
     /* FIXCRLF: a body line ending in a bare LF is hashed as CRLF, as it will be sent. */
     unsigned int flags = DKIM_LIBFLAGS_FIXCRLF;
-    if (dkim_options(d->lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) != DKIM_STAT_OK ||
+    if (dkim_options(d->lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) !=
+            DKIM_STAT_OK ||
         dkim_options(d->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, d->sign_headers,
                      sizeof(d->sign_headers)) != DKIM_STAT_OK ||
         dkim_options(d->lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, d->oversign_headers,
@@ -204,10 +205,10 @@ sg_dkim_sign(struct sg_dkim *d, struct sg_msg *msg, const char *domain,
         size_t keylen;
         const unsigned char *secret = sg_key_signing_data(keys[i].key, &keylen);
         dkim_alg_t alg = sg_key_alg(keys[i].key) == SG_KEY_ED25519 ? DKIM_SIGN_ED25519SHA256
-                                                                    : DKIM_SIGN_RSASHA256;
-        h[i] = dkim_sign(d->lib, (const unsigned char *)"sendguard", NULL,
-                         (dkim_sigkey_t)secret, (const unsigned char *)keys[i].selector,
-                         (const unsigned char *)domain, d->hcanon, d->bcanon, alg, -1, &st);
+                                                                   : DKIM_SIGN_RSASHA256;
+        h[i] = dkim_sign(d->lib, (const unsigned char *)"sendguard", NULL, (dkim_sigkey_t)secret,
+                         (const unsigned char *)keys[i].selector, (const unsigned char *)domain,
+                         d->hcanon, d->bcanon, alg, -1, &st);
         if (h[i] == NULL) {
             rc = fail(NULL, "setup", st, &keys[i], error_r);
             goto out;
@@ -265,7 +266,7 @@ sg_dkim_sign(struct sg_dkim *d, struct sg_msg *msg, const char *domain,
             goto out;
         }
         sigs[i] = d->hcanon == DKIM_CANON_SIMPLE ? fold_b_value((const char *)buf, len)
-                            : sg_xstrndup((const char *)buf, len);
+                                                 : sg_xstrndup((const char *)buf, len);
     }
     *sigs_r = sigs;
 

@@ -259,8 +259,8 @@ enum sg_rc
 sg_key_generate(const char *path, enum sg_key_alg alg, int bits, char **error_r)
 {
     EVP_PKEY *pkey = NULL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(alg == SG_KEY_ED25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA,
-                                            NULL);
+    EVP_PKEY_CTX *ctx =
+        EVP_PKEY_CTX_new_id(alg == SG_KEY_ED25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA, NULL);
     if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
         (alg == SG_KEY_RSA && EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, bits) != 1) ||
         EVP_PKEY_keygen(ctx, &pkey) != 1) {

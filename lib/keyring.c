@@ -152,8 +152,7 @@ load_directory(struct sg_keyring *ring, const char *dir, uid_t uid, char **error
 
 /* sg_keyring_load - explicit keys first, then the key directory */
 enum sg_rc
-sg_keyring_load(const struct sg_config *cfg, uid_t uid, struct sg_keyring **ring_r,
-                char **error_r)
+sg_keyring_load(const struct sg_config *cfg, uid_t uid, struct sg_keyring **ring_r, char **error_r)
 {
     struct sg_keyring *ring = sg_xcalloc(1, sizeof(*ring));
     enum sg_rc rc = SG_OK;

@@ -34,7 +34,8 @@ size_t sg_keyring_select(const struct sg_keyring *ring, const char *from_domain,
 /* sg_keyring_domains - how many domains have keys */
 size_t sg_keyring_domains(const struct sg_keyring *ring);
 
-/* sg_keyring_describe - "example.nl s2026 rsa-2048 /path" for line i of a listing (caller frees); NULL past the end */
+/* sg_keyring_describe - "example.nl s2026 rsa-2048 /path" for line i of a listing (caller frees);
+ * NULL past the end */
 char *sg_keyring_describe(const struct sg_keyring *ring, size_t i);
 
 #endif

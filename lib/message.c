@@ -170,9 +170,10 @@ sg_msg_parse(struct sg_msg *m, const char *data, size_t len, char **error_r)
     /* The body, with every line ending as CRLF, as an MTA hands it over. */
     while (p < len) {
         size_t next = line_end(data, len, p, &clen);
+        bool terminated = next > p + clen; /* the line ended in LF or CRLF */
         enum sg_rc rc = sg_msg_add_body(m, data + p, clen, error_r);
-        if (rc == SG_OK && (next > p + clen || next == len))
-            rc = next > p + clen ? sg_msg_add_body(m, "\r\n", 2, error_r) : SG_OK;
+        if (rc == SG_OK && terminated)
+            rc = sg_msg_add_body(m, "\r\n", 2, error_r);
         if (rc != SG_OK)
             return rc;
         p = next;

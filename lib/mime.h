@@ -10,9 +10,9 @@
 #include "common.h"
 
 enum sg_from_status {
-    SG_FROM_ONE,        /* exactly one mailbox */
-    SG_FROM_NONE,       /* no address at all (empty or unparsable) */
-    SG_FROM_MULTIPLE,   /* more than one mailbox */
+    SG_FROM_ONE,      /* exactly one mailbox */
+    SG_FROM_NONE,     /* no address at all (empty or unparsable) */
+    SG_FROM_MULTIPLE, /* more than one mailbox */
 };
 
 /* sg_mime_init - initialise GMime once per process */

@@ -22,8 +22,8 @@ sg_action_name(enum sg_action a)
 const char *
 sg_dkim_outcome_name(enum sg_dkim_outcome o)
 {
-    static const char *const names[] = {"signed", "not-outgoing", "no-from",
-                                        "multiple-from", "no-key", "error"};
+    static const char *const names[] = {"signed",        "not-outgoing", "no-from",
+                                        "multiple-from", "no-key",       "error"};
     return names[o];
 }
 
@@ -145,10 +145,10 @@ sg_verdict_log_line(const struct sg_verdict *v, const char *envfrom, size_t nrcp
         dkim = sg_xasprintf("dkim=error reason=\"%s\"", v->error ? v->error : "unknown");
     else
         dkim = sg_xasprintf("dkim=unsigned reason=%s", sg_dkim_outcome_name(v->dkim));
-    char *line = sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s action=%s",
-                              envfrom ? envfrom : "", nrcpts, sg_origin_name(v->origin),
-                              v->from_domain ? v->from_domain : "-", dkim,
-                              sg_action_name(v->action));
+    char *line =
+        sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s action=%s",
+                     envfrom ? envfrom : "", nrcpts, sg_origin_name(v->origin),
+                     v->from_domain ? v->from_domain : "-", dkim, sg_action_name(v->action));
     free(dkim);
     return line;
 }

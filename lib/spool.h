@@ -16,7 +16,8 @@ struct sg_spool;
 struct sg_spool *sg_spool_new(size_t mem_limit, const char *dir);
 void sg_spool_free(struct sg_spool **spool);
 
-/* sg_spool_append - add bytes; SG_TEMP with *error_r (caller frees) when the file cannot be written */
+/* sg_spool_append - add bytes; SG_TEMP with *error_r (caller frees) when the file cannot be written
+ */
 enum sg_rc sg_spool_append(struct sg_spool *spool, const void *data, size_t len, char **error_r);
 
 /* sg_spool_size - bytes stored so far */

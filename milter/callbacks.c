@@ -24,8 +24,8 @@
 #include <sys/socket.h>
 
 /* Protocol steps sendguard can do without. */
-#define WANT_NOREPLY                                                                          \
-    (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_DATA |          \
+#define WANT_NOREPLY                                                                               \
+    (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_DATA |               \
      SMFIP_NR_UNKN | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
 #define WANT_NOSEND (SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA)
 
@@ -122,7 +122,7 @@ static sfsistat
 on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2, unsigned long f3,
              unsigned long *pf0, unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
-    (void)f1;
+    (void)f2;
     (void)f3;
     struct conn *c = conn_get(ctx);
     *pf0 = f0 & SMFIF_ADDHDRS;
@@ -130,7 +130,6 @@ on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     c->pflags = *pf1;
     *pf2 = 0;
     *pf3 = 0;
-    (void)f2;
     if (!(f0 & SMFIF_ADDHDRS)) {
         sg_warn("the MTA does not allow adding headers: sendguard cannot sign");
         return SMFIS_REJECT;
@@ -244,7 +243,8 @@ internal_error_reply(SMFICTX *ctx, const struct sg_config *cfg)
 {
     if (cfg->on_internal_error == SG_ON_ERROR_ACCEPT)
         return SMFIS_ACCEPT;
-    smfi_setreply(ctx, "451", "4.3.0", "sendguard: temporary internal error, please try again later");
+    smfi_setreply(ctx, "451", "4.3.0",
+                  "sendguard: temporary internal error, please try again later");
     return SMFIS_TEMPFAIL;
 }
 
@@ -255,7 +255,7 @@ add_signatures(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
     /* Insert the last first, so the first ends up on top. */
     for (size_t i = v->nsignatures; i-- > 0;) {
         char *value = (c->pflags & SMFIP_HDR_LEADSPC) ? sg_xasprintf(" %s", v->signatures[i])
-                                                       : sg_xstrdup(v->signatures[i]);
+                                                      : sg_xstrdup(v->signatures[i]);
         int ret = smfi_insheader(ctx, 0, "DKIM-Signature", value);
         free(value);
         if (ret != MI_SUCCESS)
@@ -291,8 +291,8 @@ on_eom(SMFICTX *ctx)
         v.dkim = SG_DKIM_ERROR;
         free(v.error);
         v.error = sg_xstrdup("the MTA refused the DKIM-Signature header");
-        v.action = cfg->on_internal_error == SG_ON_ERROR_ACCEPT ? SG_ACTION_ACCEPT
-                                                                  : SG_ACTION_TEMPFAIL;
+        v.action =
+            cfg->on_internal_error == SG_ON_ERROR_ACCEPT ? SG_ACTION_ACCEPT : SG_ACTION_TEMPFAIL;
     }
 
     char *line = sg_verdict_log_line(&v, m->envfrom, m->nrcpts);

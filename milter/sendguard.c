@@ -195,7 +195,8 @@ open_socket(const struct sg_config *cfg, const struct identity *id, char **error
     return true;
 }
 
-/* write_pid_file - record our pid; the directory belongs to the run user so we can remove it later */
+/* write_pid_file - record our pid; the directory belongs to the run user so we can remove it later
+ */
 static bool
 write_pid_file(const struct sg_config *cfg, const struct identity *id, char **error_r)
 {

@@ -83,8 +83,10 @@ verb_keygen(const char *config, int argc, char **argv)
     int bits = 2048, ch;
     bool if_missing = false;
     static const struct option longopts[] = {
-        {"type", required_argument, NULL, 't'},  {"bits", required_argument, NULL, 'b'},
-        {"output", required_argument, NULL, 'o'}, {"if-missing", no_argument, NULL, 'm'},
+        {"type", required_argument, NULL, 't'},
+        {"bits", required_argument, NULL, 'b'},
+        {"output", required_argument, NULL, 'o'},
+        {"if-missing", no_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -131,7 +133,8 @@ verb_keygen(const char *config, int argc, char **argv)
         path = sg_xstrdup(out);
     } else {
         if (cfg->key_directory[0] == '\0') {
-            fprintf(stderr, "sendguardctl keygen: no key_directory configured; use --output FILE\n");
+            fprintf(stderr,
+                    "sendguardctl keygen: no key_directory configured; use --output FILE\n");
             sg_config_free(&cfg);
             return EX_USAGE;
         }
@@ -207,7 +210,8 @@ verb_keys(const char *config, int argc, char **argv)
 }
 
 static const struct verb verbs[] = {
-    {"keygen", "keygen [--type rsa|ed25519] [--bits N] [--output FILE] [--if-missing] DOMAIN SELECTOR",
+    {"keygen",
+     "keygen [--type rsa|ed25519] [--bits N] [--output FILE] [--if-missing] DOMAIN SELECTOR",
      "Generate a DKIM private key (default RSA-2048) into key_directory/DOMAIN/SELECTOR.pem\n"
      "(or --output FILE), readable by its owner only, and print the DNS TXT record to\n"
      "publish. --if-missing keeps an existing key and prints its record.",
@@ -220,7 +224,10 @@ static const struct verb verbs[] = {
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: sendguardctl [-c FILE] [-o name=value]... VERB [ARGS]   (sendguard %s)\nverbs:\n", SG_VERSION);
+    fprintf(
+        f,
+        "usage: sendguardctl [-c FILE] [-o name=value]... VERB [ARGS]   (sendguard %s)\nverbs:\n",
+        SG_VERSION);
     for (size_t i = 0; i < SG_NELEM(verbs); i++)
         fprintf(f, "  %s\n", verbs[i].synopsis);
     fprintf(f, "sendguardctl VERB --help tells more.\n");

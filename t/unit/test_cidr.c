@@ -24,8 +24,8 @@ static const struct {
     {"2001:db8::/32", "2001:db8:ffff::1", true},
     {"2001:db8::/32", "2001:db9::1", false},
     {"2001:db8::/32", "IPv6:2001:db8::5", true}, /* Postfix's form */
-    {"192.0.2.0/24", "::ffff:192.0.2.7", true},   /* IPv4-mapped */
-    {"fe80::/10", "fe80::1%eth0", true},          /* zone index */
+    {"192.0.2.0/24", "::ffff:192.0.2.7", true},  /* IPv4-mapped */
+    {"fe80::/10", "fe80::1%eth0", true},         /* zone index */
     {"127.0.0.0/8", "not-an-address", false},
     {"127.0.0.0/8", "", false},
 };
@@ -40,8 +40,7 @@ test_match(void **state)
         const char *error;
         assert_int_equal(sg_cidr_list_add(l, rows[i].net, &error), SG_OK);
         if (sg_cidr_list_match(l, rows[i].addr) != rows[i].match)
-            fail_msg("row %zu: %s in %s should be %d", i, rows[i].addr, rows[i].net,
-                     rows[i].match);
+            fail_msg("row %zu: %s in %s should be %d", i, rows[i].addr, rows[i].net, rows[i].match);
         sg_cidr_list_free(&l);
         assert_null(l);
     }
@@ -52,8 +51,8 @@ static void
 test_bad(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0/8",
-                                      "10.0.0.0/8x", "example.com", "1.2.3.4/-1"};
+    static const char *const bad[] = {"",         "10.0.0.0/",   "10.0.0.0/33", "::/129",
+                                      "10.0.0/8", "10.0.0.0/8x", "example.com", "1.2.3.4/-1"};
     struct sg_cidr_list *l = sg_cidr_list_new();
     for (size_t i = 0; i < SG_NELEM(bad); i++) {
         const char *error = NULL;

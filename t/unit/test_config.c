@@ -207,6 +207,7 @@ test_postfix_socket_names(void **state)
         {"local:/run/sg.sock", "unix:/run/sg.sock"},
         {"inet:8891@127.0.0.1", "inet:127.0.0.1:8891"},
         {"inet6:8891@::1", "inet:[::1]:8891"},
+        {"inet:8891", "inet:127.0.0.1:8891"},
     };
     for (size_t i = 0; i < SG_NELEM(rows); i++) {
         char *s = sg_config_socket_postfix(rows[i].in);
@@ -219,9 +220,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shipped_config),  cmocka_unit_test(test_domains_and_relative_paths),
-        cmocka_unit_test(test_errors),          cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_overrides),       cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_shipped_config),
+        cmocka_unit_test(test_domains_and_relative_paths),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_postfix_socket_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -112,7 +112,8 @@ test_two_algorithms(void **state)
     assert_int_equal(sg_key_alg(keys[0].key), SG_KEY_RSA);
     assert_string_equal(keys[1].selector, "ed2026");
     assert_int_equal(sg_key_alg(keys[1].key), SG_KEY_ED25519);
-    assert_string_equal(sg_keyring_select(f->ring, "example.com", false, &keys, &d) ? keys[0].selector : "", "k1");
+    assert_string_equal(
+        sg_keyring_select(f->ring, "example.com", false, &keys, &d) ? keys[0].selector : "", "k1");
 }
 
 /* test_unsafe_key_refuses_all - one unsafe key stops the load, naming it */

@@ -56,9 +56,8 @@ round_trip(size_t limit, size_t total, bool expect_disk)
         data[i] = (unsigned char)(i * 31 + i / 7);
     char *error = NULL;
     for (size_t off = 0; off < total; off += 1000)
-        assert_int_equal(sg_spool_append(s, data + off, total - off < 1000 ? total - off : 1000,
-                                         &error),
-                         SG_OK);
+        assert_int_equal(
+            sg_spool_append(s, data + off, total - off < 1000 ? total - off : 1000, &error), SG_OK);
     assert_int_equal(sg_spool_size(s), total);
     assert_int_equal(sg_spool_on_disk(s), expect_disk);
     /* The temporary file is unlinked at once: nothing shows in the directory. */
