@@ -16,6 +16,7 @@ missing sendguard binary is a failure, not a skip.  Needs /usr/bin/python3 and r
 import argparse
 import email.utils
 import os
+import pwd
 import signal
 import sys
 import time
@@ -176,6 +177,19 @@ def check_tamper_control(results):
     return 0
 
 
+def check_privileges(pid):
+    """sendguard must have dropped root for the configured user (nobody) after start-up."""
+    want = pwd.getpwnam("nobody").pw_uid
+    with open(f"/proc/{pid}/status") as f:
+        ids = {k: v.split() for k, v in (line.split(":", 1) for line in f) if k in ("Uid", "Gid")}
+    uids = {int(u) for u in ids["Uid"]}
+    if uids != {want}:
+        print(f"FAIL privileges: sendguard runs with uids {sorted(uids)}, expected only {want}")
+        return 1
+    print(f"ok   privileges: sendguard runs as nobody (real, effective, saved uid {want})")
+    return 0
+
+
 def make_milter(args):
     """The milter factory for World, from the command line."""
     if args.milter == "opendkim":
@@ -280,6 +294,8 @@ def run_cases(world, milter_name, verbose=False):
                     print(f"       {r}")
 
     failures += check_tamper_control(results.get(tampered))
+    if milter_name == "sendguard":
+        failures += check_privileges(world.milter.process.pid)
 
     status = world.stop_milter()
     if status == 0:
