@@ -119,6 +119,21 @@ sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin
     v->action = decide(rt->cfg, v);
 }
 
+/* sg_verdict_fail - an internal failure decides the verdict */
+void
+sg_verdict_fail(const struct sg_config *cfg, struct sg_verdict *v, char *error)
+{
+    for (size_t i = 0; i < v->nsignatures; i++)
+        free(v->signatures[i]);
+    free(v->signatures);
+    v->signatures = NULL;
+    v->nsignatures = 0;
+    free(v->error);
+    v->error = error;
+    v->dkim = SG_DKIM_ERROR;
+    v->action = decide(cfg, v);
+}
+
 /* sg_verdict_clear - release a verdict */
 void
 sg_verdict_clear(struct sg_verdict *v)

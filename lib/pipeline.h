@@ -48,6 +48,11 @@ struct sg_verdict {
 void sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
                      struct sg_verdict *v);
 
+/* sg_verdict_fail - mark a verdict as an internal failure (the spool could
+ * not be written, the MTA refused a header...), taking ownership of error,
+ * and decide the action for it (on_internal_error).  Signatures are dropped. */
+void sg_verdict_fail(const struct sg_config *cfg, struct sg_verdict *v, char *error);
+
 /* sg_verdict_clear - free what a verdict holds and zero it */
 void sg_verdict_clear(struct sg_verdict *v);
 

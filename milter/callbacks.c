@@ -237,17 +237,6 @@ on_body(SMFICTX *ctx, unsigned char *data, size_t len)
     return step_reply(c, SMFIP_NR_BODY);
 }
 
-/* internal_error_reply - tempfail or accept, as configured, after a failure */
-static sfsistat
-internal_error_reply(SMFICTX *ctx, const struct sg_config *cfg)
-{
-    if (cfg->on_internal_error == SG_ON_ERROR_ACCEPT)
-        return SMFIS_ACCEPT;
-    smfi_setreply(ctx, "451", "4.3.0",
-                  "sendguard: temporary internal error, please try again later");
-    return SMFIS_TEMPFAIL;
-}
-
 /* add_signatures - insert the DKIM-Signature fields at the top */
 static bool
 add_signatures(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
@@ -276,23 +265,17 @@ on_eom(SMFICTX *ctx)
     if (qid == NULL)
         qid = "NOQUEUE";
     const struct sg_config *cfg = m->rt->cfg;
+    struct sg_verdict v;
     sfsistat ret;
 
     if (m->spool_error != NULL) {
-        sg_error("%s: from=<%s> cannot spool the message: %s", qid, m->envfrom, m->spool_error);
-        ret = internal_error_reply(ctx, cfg);
-        message_free(&c->m);
-        return ret;
-    }
-
-    struct sg_verdict v;
-    sg_pipeline_run(m->rt, m->msg, m->origin, &v);
-    if (v.action == SG_ACTION_ACCEPT && v.nsignatures > 0 && !add_signatures(ctx, c, &v)) {
-        v.dkim = SG_DKIM_ERROR;
-        free(v.error);
-        v.error = sg_xstrdup("the MTA refused the DKIM-Signature header");
-        v.action =
-            cfg->on_internal_error == SG_ON_ERROR_ACCEPT ? SG_ACTION_ACCEPT : SG_ACTION_TEMPFAIL;
+        memset(&v, 0, sizeof(v));
+        v.origin = m->origin;
+        sg_verdict_fail(cfg, &v, sg_xasprintf("cannot spool the message: %s", m->spool_error));
+    } else {
+        sg_pipeline_run(m->rt, m->msg, m->origin, &v);
+        if (v.action == SG_ACTION_ACCEPT && v.nsignatures > 0 && !add_signatures(ctx, c, &v))
+            sg_verdict_fail(cfg, &v, sg_xstrdup("the MTA refused the DKIM-Signature header"));
     }
 
     char *line = sg_verdict_log_line(&v, m->envfrom, m->nrcpts);
@@ -302,13 +285,13 @@ on_eom(SMFICTX *ctx)
         sg_info("%s: %s", qid, line);
     free(line);
 
-    switch (v.action) {
-    case SG_ACTION_TEMPFAIL:
-        ret = internal_error_reply(ctx, cfg);
-        break;
-    default:
+    /* Until quarantine and rejection exist, a verdict is accept or tempfail. */
+    if (v.action == SG_ACTION_TEMPFAIL) {
+        smfi_setreply(ctx, "451", "4.3.0",
+                      "sendguard: temporary internal error, please try again later");
+        ret = SMFIS_TEMPFAIL;
+    } else {
         ret = SMFIS_ACCEPT;
-        break;
     }
     sg_verdict_clear(&v);
     message_free(&c->m);

@@ -75,6 +75,7 @@ user = ""
 pid_file = ""
 state_directory = "$1"
 spool_directory = "$1"
+spool_memory_limit = "1M"
 key_directory = ""
 internal_hosts = {"127.0.0.0/8", "::1/128"}
 originating_daemons = {"ORIGINATING"}

@@ -20,9 +20,9 @@ struct fixture {
     struct sg_runtime *rt;
 };
 
-/* make_runtime - example.nl with RSA + Ed25519; spool limit as given */
+/* make_runtime - example.nl with RSA + Ed25519; spool limit and more config text as given */
 static struct fixture *
-make_runtime(const char *spool_limit)
+make_runtime(const char *spool_limit, const char *extra)
 {
     struct fixture *f = sg_xcalloc(1, sizeof(*f));
     f->dir = tu_tempdir();
@@ -33,8 +33,8 @@ make_runtime(const char *spool_limit)
                               "domain \"example.nl\" {\n"
                               "  key \"rsa2026\" { file = \"%s\" }\n"
                               "  key \"ed2026\" { file = \"%s\" }\n"
-                              "}\n",
-                              f->dir, f->dir, spool_limit, rsa, ed);
+                              "}\n%s",
+                              f->dir, f->dir, spool_limit, rsa, ed, extra);
     char *conf = tu_write(f->dir, "sg.conf", text, 0600);
     struct sg_config *cfg;
     char *error = NULL;
@@ -54,7 +54,7 @@ static int
 setup(void **state)
 {
     sg_mime_init();
-    *state = make_runtime("1M");
+    *state = make_runtime("1M", "");
     return 0;
 }
 
@@ -198,13 +198,44 @@ static void
 test_spooled_to_disk(void **state)
 {
     (void)state;
-    struct fixture *f = make_runtime("16");
+    struct fixture *f = make_runtime("16", "");
     struct sg_verdict v;
     run(f, invoice, SG_ORIGIN_AUTH, &v);
     check_signed(&v);
     sg_verdict_clear(&v);
     void *p = f;
     teardown(&p);
+}
+
+/* test_internal_failure - a failure after signing drops the signatures and
+ * follows on_internal_error: tempfail by default, accept when configured */
+static void
+test_internal_failure(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *extra;
+        enum sg_action want;
+    } rows[] = {
+        {"", SG_ACTION_TEMPFAIL},
+        {"on_internal_error = \"accept\"\n", SG_ACTION_ACCEPT},
+    };
+    for (size_t i = 0; i < SG_NELEM(rows); i++) {
+        struct fixture *f = make_runtime("1M", rows[i].extra);
+        struct sg_verdict v;
+        run(f, invoice, SG_ORIGIN_INTERNAL, &v);
+        assert_int_equal(v.nsignatures, 2);
+        sg_verdict_fail(f->rt->cfg, &v, sg_xstrdup("disk full"));
+        assert_int_equal(v.action, rows[i].want);
+        assert_int_equal(v.nsignatures, 0);
+        assert_null(v.signatures);
+        char *line = sg_verdict_log_line(&v, "a@example.nl", 1);
+        assert_non_null(strstr(line, "dkim=error reason=\"disk full\""));
+        free(line);
+        sg_verdict_clear(&v);
+        void *p = f;
+        teardown(&p);
+    }
 }
 
 /* Messages that are not signed, and the reason logged for each. */
@@ -264,6 +295,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_signs_with_both_keys, setup, teardown),
         cmocka_unit_test(test_spooled_to_disk),
+        cmocka_unit_test(test_internal_failure),
         cmocka_unit_test_setup_teardown(test_not_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_from, setup, teardown),
     };
