@@ -1,0 +1,71 @@
+#!/bin/sh
+# daemon_mode.sh - sendguard without -f detaches, writes its pid file, drops
+# to the configured user, creates its unix socket with the configured owner
+# and mode, serves mail (a message from example.nl gets signed), and on
+# SIGTERM (sent to the pid in the pid file) exits and removes the pid file.
+# Exit status 0 pass, 1 fail.
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
+
+sg_need openssl miltertest
+sg_find_sendguard
+[ "$(id -u)" = 0 ] || sg_die "must run as root (it checks the switch to user nobody)"
+trap 'stop_daemon; sg_cleanup' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pid=
+stop_daemon() {
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    return 0
+}
+
+sg_mktemp
+sg_make_keys "$SG_DIR"
+chmod 755 "$SG_DIR" # the socket's directory must be reachable by user nobody
+conf=$SG_DIR/sendguard.conf
+sg_write_conf "$SG_DIR" >"$conf"
+sg_conf_set "$conf" user '"nobody"'
+sg_conf_set "$conf" socket '"unix:'"$SG_DIR"'/run/sendguard.sock"'
+sg_conf_set "$conf" socket_mode '"0660"'
+sg_conf_set "$conf" socket_group '"nogroup"'
+sg_conf_set "$conf" pid_file '"'"$SG_DIR"'/run/sendguard.pid"'
+
+# Without -f the command returns once the daemon has detached.
+timeout 20 "$SENDGUARD" -c "$conf" || sg_die "sendguard did not start (status $?)"
+
+i=0
+while [ ! -S "$SG_DIR/run/sendguard.sock" ] || [ ! -s "$SG_DIR/run/sendguard.pid" ]; do
+    i=$((i + 1))
+    [ $i -le 100 ] || sg_die "no socket or pid file after 10 s"
+    sleep 0.1
+done
+pid=$(cat "$SG_DIR/run/sendguard.pid")
+kill -0 "$pid" 2>/dev/null || sg_die "pid file names $pid, which is not running"
+grep -q '^Name:.*sendguard' "/proc/$pid/status" || sg_die "pid $pid is not sendguard"
+uid=$(awk '/^Uid:/ {print $2 $3 $4 $5}' "/proc/$pid/status")
+nobody=$(id -u nobody)
+[ "$uid" = "$nobody$nobody$nobody$nobody" ] || sg_die "daemon uids $uid, expected all $nobody"
+[ "$(stat -c %a:%U:%G "$SG_DIR/run/sendguard.sock")" = "660:nobody:nogroup" ] ||
+    sg_die "socket is $(stat -c %a:%U:%G "$SG_DIR/run/sendguard.sock"), expected 660:nobody:nogroup"
+echo "ok   detached as pid $pid, running as nobody, socket 0660 nobody:nogroup"
+
+miltertest -s "$here/driver.lua" -D "sg_script=$here/sign_basic.lua" \
+    -D "socket=unix:$SG_DIR/run/sendguard.sock" -D "sg_lib=$here/lib.lua" -D "sg_dir=$SG_DIR" ||
+    sg_die "a message to the detached daemon was not signed"
+echo "ok   the detached daemon signs"
+
+kill -TERM "$pid"
+i=0
+while kill -0 "$pid" 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -le 200 ] || sg_die "still running 20 s after SIGTERM"
+    sleep 0.1
+done
+pid=
+[ ! -e "$SG_DIR/run/sendguard.pid" ] || sg_die "pid file left behind after SIGTERM"
+echo "ok   SIGTERM: exited and removed its pid file"
