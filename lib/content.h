@@ -58,7 +58,7 @@ struct sg_content {
     size_t nattachments;
     struct sg_malformation *malformations;
     size_t nmalformations;
-    size_t n_images; /* image/* parts, inline or attached */
+    size_t n_images; /* parts of type image, inline or attached */
 };
 
 /* sg_content_free - free everything and set *content to NULL (NULL-safe) */
