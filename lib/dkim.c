@@ -125,6 +125,22 @@ header_line(const char *name, const char *value, size_t *len_r)
     return out;
 }
 
+/* lf_only - a header value for the MTA: line breaks as bare LF (caller frees).
+ * dkim_getsighdr_d folds with CRLF+TAB; a milter must hand Postfix LF only,
+ * or the CR stays in the queue file and goes on the wire as CR CR LF, which
+ * breaks the signature at every receiver that reads the raw bytes. */
+static char *
+lf_only(const char *value, size_t len)
+{
+    char *out = sg_xmalloc(len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++)
+        if (!(value[i] == '\r' && i + 1 < len && value[i + 1] == '\n'))
+            out[o++] = value[i];
+    out[o] = '\0';
+    return out;
+}
+
 /* fold_b_value - fold only inside the b= value (the last tag) of an unfolded
  * signature.  Verifiers delete the b= value with all whitespace in it before
  * hashing, so these folds cannot change what the signature covers.
@@ -145,13 +161,13 @@ fold_b_value(const char *sig, size_t len)
     if (b == NULL)
         return sg_xstrndup(sig, len);
     size_t head = (size_t)(b - sig) + 2, rest = len - head;
-    char *out = sg_xmalloc(len + 3 * (rest / B_FOLD_WIDTH + 2) + 1);
+    char *out = sg_xmalloc(len + 2 * (rest / B_FOLD_WIDTH + 2) + 1);
     memcpy(out, sig, head);
     size_t o = head;
     for (size_t i = 0; i < rest; i++) {
         if (i > 0 && i % B_FOLD_WIDTH == 0) {
-            memcpy(out + o, "\r\n\t", 3);
-            o += 3;
+            memcpy(out + o, "\n\t", 2);
+            o += 2;
         }
         out[o++] = b[2 + i];
     }
@@ -163,6 +179,7 @@ struct body_feed {
     DKIM **handles;
     size_t n;
     DKIM_STAT status;
+    size_t failed; /* index of the handle that failed */
 };
 
 /* feed_body - spool reader: give each chunk to every signer */
@@ -174,6 +191,7 @@ feed_body(const void *data, size_t len, void *arg)
         DKIM_STAT st = dkim_body(f->handles[i], (unsigned char *)data, len);
         if (st != DKIM_STAT_OK) {
             f->status = st;
+            f->failed = i;
             return false;
         }
     }
@@ -242,12 +260,12 @@ sg_dkim_sign(struct sg_dkim *d, struct sg_msg *msg, const char *domain,
         }
     }
 
-    struct body_feed feed = {h, nkeys, DKIM_STAT_OK};
+    struct body_feed feed = {h, nkeys, DKIM_STAT_OK, 0};
     rc = sg_spool_read(sg_msg_body(msg), feed_body, &feed, error_r);
     if (rc != SG_OK)
         goto out;
     if (feed.status != DKIM_STAT_OK) {
-        rc = fail(h[0], "body", feed.status, &keys[0], error_r);
+        rc = fail(h[feed.failed], "body", feed.status, &keys[feed.failed], error_r);
         goto out;
     }
 
@@ -266,7 +284,7 @@ sg_dkim_sign(struct sg_dkim *d, struct sg_msg *msg, const char *domain,
             goto out;
         }
         sigs[i] = d->hcanon == DKIM_CANON_SIMPLE ? fold_b_value((const char *)buf, len)
-                                                 : sg_xstrndup((const char *)buf, len);
+                                                 : lf_only((const char *)buf, len);
     }
     *sigs_r = sigs;
 

@@ -24,8 +24,9 @@ void sg_dkim_free(struct sg_dkim **dkim);
 void sg_dkim_set_time(struct sg_dkim *dkim, time_t now);
 
 /* sg_dkim_sign - one DKIM-Signature per key for domain d over msg as it
- * stands.  sigs_r gets nkeys header values (without "DKIM-Signature:", folded
- * with LF+TAB); the caller frees each and the array.  SG_INTERNAL when
+ * stands.  sigs_r gets nkeys header values (without "DKIM-Signature:",
+ * folded with bare LF+TAB, never CR, as a milter must hand them to the MTA);
+ * the caller frees each and the array.  SG_INTERNAL when
  * libopendkim refuses (message in *error_r, caller frees), SG_TEMP when the
  * body spool cannot be read. */
 enum sg_rc sg_dkim_sign(struct sg_dkim *dkim, struct sg_msg *msg, const char *d,

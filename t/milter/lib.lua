@@ -240,6 +240,9 @@ function sg.check_signature(sig, domain, selector, alg)
     local function need(cond, what)
         if not cond then sg.fail("DKIM-Signature %s: %s", what, sig.value) end
     end
+    -- A milter hands header values to the MTA with bare LF line breaks: a CR
+    -- would reach the wire as CR CR LF and break the signature at receivers.
+    need(sig.value:find("\r", 1, true) == nil, "contains a carriage return")
     need(t.v == "1", "v= is not 1")
     need(t.d ~= nil and t.d:lower() == domain, "d= is not " .. domain)
     need(t.s == selector, "s= is not " .. selector)

@@ -155,6 +155,8 @@ check_signed(const struct sg_verdict *v)
     static const char *const sels[] = {"rsa2026", "ed2026"};
     char *want_bh = body_hash(invoice_relaxed, strlen(invoice_relaxed));
     for (size_t i = 0; i < 2; i++) {
+        /* Values go to the MTA with bare LF folds: a CR would go on the wire as CR CR LF. */
+        assert_null(strchr(v->signatures[i], '\r'));
         char *a = tag(v->signatures[i], "a"), *s = tag(v->signatures[i], "s"),
              *d = tag(v->signatures[i], "d"), *bh = tag(v->signatures[i], "bh"),
              *h = tag(v->signatures[i], "h"), *t = tag(v->signatures[i], "t");
