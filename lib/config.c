@@ -341,9 +341,9 @@ valid_header_names(cfg_t *cfg, cfg_opt_t *opt)
     return 0;
 }
 
-/* valid_domain_name - a DNS name: letters, digits, hyphens, dots */
-static bool
-valid_domain_name(const char *name)
+/* sg_config_valid_dns_name - a DNS name: letters, digits, hyphens, underscores, dots */
+bool
+sg_config_valid_dns_name(const char *name)
 {
     size_t len = strlen(name);
     if (len == 0 || len > 253 || name[0] == '.' || name[0] == '-')
@@ -360,7 +360,7 @@ valid_domain_section(cfg_t *cfg, cfg_opt_t *opt)
 {
     cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
     const char *name = cfg_title(sec);
-    if (!valid_domain_name(name)) {
+    if (!sg_config_valid_dns_name(name)) {
         cfg_error(cfg, "domain \"%s\" is not a domain name", name);
         return -1;
     }
@@ -377,7 +377,7 @@ valid_key_section(cfg_t *cfg, cfg_opt_t *opt)
 {
     cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
     const char *sel = cfg_title(sec);
-    if (!valid_domain_name(sel)) {
+    if (!sg_config_valid_dns_name(sel)) {
         cfg_error(cfg, "key \"%s\": a selector is a DNS label such as \"s2026\"", sel);
         return -1;
     }
@@ -498,6 +498,9 @@ build(cfg_t *cfg, const char *path)
         cfg_t *d = cfg_getnsec(cfg, "domain", (unsigned)i);
         struct sg_config_domain *dom = &c->domains[i];
         dom->name = sg_str_lower(sg_xstrdup(cfg_title(d)));
+        size_t nl = strlen(dom->name);
+        if (nl > 1 && dom->name[nl - 1] == '.') /* "example.nl." is example.nl */
+            dom->name[nl - 1] = '\0';
         dom->nkeys = cfg_size(d, "key");
         dom->keys = sg_xcalloc(dom->nkeys, sizeof(*dom->keys));
         for (size_t k = 0; k < dom->nkeys; k++) {

@@ -60,6 +60,9 @@ enum sg_rc sg_config_load(const char *path, char *const *overrides, size_t n_ove
                           struct sg_config **cfg_r, char **error_r);
 void sg_config_free(struct sg_config **cfg);
 
+/* sg_config_valid_dns_name - letters, digits, '-', '_' and '.', no empty label */
+bool sg_config_valid_dns_name(const char *name);
+
 /* sg_config_parse_size - "512", "64k", "1M" to bytes; false when malformed */
 bool sg_config_parse_size(const char *text, size_t *bytes_r);
 

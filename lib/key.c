@@ -27,49 +27,71 @@ struct sg_key {
     char *dns_p; /* base64 public key for p= */
 };
 
-/* sg_key_check_file - refuse keys others could read or replace */
-enum sg_rc
-sg_key_check_file(const char *path, uid_t allowed_uid, char **error_r)
+/* open_checked - open a key file without following a symbolic link and
+ * check what was opened (fstat, not a second lookup by name): owned by root
+ * or the daemon's user, no access for group or others */
+static enum sg_rc
+open_checked(const char *path, uid_t allowed_uid, int *fd_r, char **error_r)
 {
     struct stat st;
-
-    if (stat(path, &st) < 0) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
         if (errno == ENOENT)
             *error_r = sg_xasprintf("key file %s does not exist; fix the path, or generate a key "
                                     "with: sendguardctl keygen --output %s DOMAIN SELECTOR",
                                     path, path);
+        else if (errno == ELOOP)
+            *error_r = sg_xasprintf("key file %s is a symbolic link; name the file itself", path);
         else
             *error_r = sg_xasprintf("key file %s: %s", path, strerror(errno));
         return SG_PERM;
     }
-    if (!S_ISREG(st.st_mode)) {
-        *error_r = sg_xasprintf("key file %s is not a regular file", path);
-        return SG_PERM;
-    }
-    if (st.st_uid != 0 && st.st_uid != allowed_uid) {
+    const char *problem = NULL;
+    if (fstat(fd, &st) < 0)
+        problem = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        problem = "is not a regular file";
+    if (problem != NULL) {
+        *error_r = sg_xasprintf("key file %s %s", path, problem);
+    } else if (st.st_uid != 0 && st.st_uid != allowed_uid) {
         *error_r = sg_xasprintf("key file %s is owned by uid %u, not by root or the sendguard "
                                 "user; fix: chown root %s",
                                 path, (unsigned)st.st_uid, path);
-        return SG_PERM;
-    }
-    if ((st.st_mode & 077) != 0) {
+    } else if ((st.st_mode & 077) != 0) {
         *error_r = sg_xasprintf("key file %s is readable or writable by group or others (mode "
                                 "%04o); fix: chmod 600 %s",
                                 path, (unsigned)(st.st_mode & 07777), path);
-        return SG_PERM;
+    } else {
+        *fd_r = fd;
+        return SG_OK;
     }
-    return SG_OK;
+    close(fd);
+    return SG_PERM;
 }
 
-/* read_small_file - the whole file into a NUL-terminated buffer */
-static enum sg_rc
-read_small_file(const char *path, unsigned char **data_r, size_t *len_r, char **error_r)
+/* sg_key_check_file - refuse keys others could read or replace */
+enum sg_rc
+sg_key_check_file(const char *path, uid_t allowed_uid, char **error_r)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        *error_r = sg_xasprintf("key file %s: %s", path, strerror(errno));
-        return SG_PERM;
-    }
+    int fd;
+    enum sg_rc rc = open_checked(path, allowed_uid, &fd, error_r);
+    if (rc == SG_OK)
+        close(fd);
+    return rc;
+}
+
+/* discard - wipe and free key bytes */
+static void
+discard(unsigned char *data, size_t len)
+{
+    OPENSSL_cleanse(data, len);
+    free(data);
+}
+
+/* read_small_file - the whole (checked) file into a NUL-terminated buffer; closes fd */
+static enum sg_rc
+read_small_file(int fd, const char *path, unsigned char **data_r, size_t *len_r, char **error_r)
+{
     unsigned char *buf = sg_xmalloc(SG_KEY_MAX_FILE + 1);
     size_t len = 0;
     for (;;) {
@@ -79,7 +101,7 @@ read_small_file(const char *path, unsigned char **data_r, size_t *len_r, char **
         if (n < 0) {
             *error_r = sg_xasprintf("key file %s: %s", path, strerror(errno));
             close(fd);
-            free(buf);
+            discard(buf, len);
             return SG_PERM;
         }
         if (n == 0)
@@ -89,7 +111,7 @@ read_small_file(const char *path, unsigned char **data_r, size_t *len_r, char **
             *error_r = sg_xasprintf("key file %s is larger than %d bytes: not a key", path,
                                     SG_KEY_MAX_FILE);
             close(fd);
-            free(buf);
+            discard(buf, len);
             return SG_PERM;
         }
     }
@@ -98,6 +120,17 @@ read_small_file(const char *path, unsigned char **data_r, size_t *len_r, char **
     *data_r = buf;
     *len_r = len;
     return SG_OK;
+}
+
+/* no_passphrase - OpenSSL password callback: never prompt; encrypted keys are refused */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)arg;
+    return 0;
 }
 
 /* base64 - encode bytes (caller frees) */
@@ -137,19 +170,22 @@ sg_key_load(const char *path, uid_t allowed_uid, struct sg_key **key_r, char **e
     size_t len;
     enum sg_rc rc;
 
-    if ((rc = sg_key_check_file(path, allowed_uid, error_r)) != SG_OK)
+    int fd;
+    if ((rc = open_checked(path, allowed_uid, &fd, error_r)) != SG_OK)
         return rc;
-    if ((rc = read_small_file(path, &data, &len, error_r)) != SG_OK)
+    if ((rc = read_small_file(fd, path, &data, &len, error_r)) != SG_OK)
         return rc;
 
+    /* libopendkim would prompt on the terminal for an encrypted key, for every
+     * message: refuse those here, without prompting. */
     BIO *bio = BIO_new_mem_buf(data, (int)len);
-    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
     BIO_free(bio);
     if (pkey == NULL) {
         *error_r = sg_xasprintf("key file %s holds no PEM private key (or it is encrypted); "
                                 "generate one with: sendguardctl keygen",
                                 path);
-        free(data);
+        discard(data, len);
         return SG_PERM;
     }
 
@@ -164,7 +200,7 @@ sg_key_load(const char *path, uid_t allowed_uid, struct sg_key **key_r, char **e
     default:
         *error_r = sg_xasprintf("key file %s: only RSA and Ed25519 keys can sign DKIM", path);
         EVP_PKEY_free(pkey);
-        free(data);
+        discard(data, len);
         return SG_PERM;
     }
     int bits = EVP_PKEY_get_bits(pkey);
@@ -173,14 +209,14 @@ sg_key_load(const char *path, uid_t allowed_uid, struct sg_key **key_r, char **e
                                 "signatures under 1024 bits; use 2048)",
                                 path, bits);
         EVP_PKEY_free(pkey);
-        free(data);
+        discard(data, len);
         return SG_PERM;
     }
     char *p = public_p(pkey, alg);
     EVP_PKEY_free(pkey);
     if (p == NULL) {
         *error_r = sg_xasprintf("key file %s: cannot derive the public key", path);
-        free(data);
+        discard(data, len);
         return SG_INTERNAL;
     }
 
@@ -202,8 +238,7 @@ sg_key_free(struct sg_key **keyp)
     struct sg_key *key = *keyp;
     if (key == NULL)
         return;
-    OPENSSL_cleanse(key->pem, key->pem_len);
-    free(key->pem);
+    discard(key->pem, key->pem_len);
     free(key->path);
     free(key->dns_p);
     free(key);
@@ -272,9 +307,10 @@ sg_key_generate(const char *path, enum sg_key_alg alg, int bits, char **error_r)
 
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        *error_r = sg_xasprintf("cannot create key file %s: %s", path, strerror(errno));
+        int err = errno;
+        *error_r = sg_xasprintf("cannot create key file %s: %s", path, strerror(err));
         EVP_PKEY_free(pkey);
-        return errno == EEXIST ? SG_PERM : SG_TEMP;
+        return err == EEXIST ? SG_PERM : SG_TEMP;
     }
     FILE *f = fdopen(fd, "w");
     bool ok = f != NULL && PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) == 1;

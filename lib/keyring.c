@@ -93,7 +93,7 @@ sorted_entries(const char *dir, size_t *n_r, int *errno_r)
         *errno_r = errno;
         return NULL;
     }
-    char **names = NULL;
+    char **names = sg_xcalloc(1, sizeof(char *)); /* non-NULL even when empty */
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
@@ -109,6 +109,32 @@ sorted_entries(const char *dir, size_t *n_r, int *errno_r)
     return names;
 }
 
+/* safe_dir - a directory that holds keys: a real directory (no symlink),
+ * owned by root or the daemon's user, writable by nobody else.  Otherwise
+ * whoever can write there could make sendguard load any key it points to. */
+static bool
+safe_dir(const char *dir, uid_t uid, char **error_r)
+{
+    struct stat st;
+    if (lstat(dir, &st) < 0) {
+        *error_r = sg_xasprintf("key directory %s: %s", dir, strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        *error_r = sg_xasprintf("key directory %s is not a directory (symbolic links are refused)",
+                                dir);
+        return false;
+    }
+    if ((st.st_uid != 0 && st.st_uid != uid) || (st.st_mode & 022) != 0) {
+        *error_r = sg_xasprintf("key directory %s must belong to root (or the sendguard user) and "
+                                "be writable by its owner only; fix: chown root %s && chmod "
+                                "go-w %s",
+                                dir, dir, dir);
+        return false;
+    }
+    return true;
+}
+
 /* load_directory - key_directory/DOMAIN/SELECTOR.pem */
 static enum sg_rc
 load_directory(struct sg_keyring *ring, const char *dir, uid_t uid, char **error_r)
@@ -122,20 +148,34 @@ load_directory(struct sg_keyring *ring, const char *dir, uid_t uid, char **error
         *error_r = sg_xasprintf("key_directory %s: %s", dir, strerror(err));
         return SG_PERM;
     }
-    enum sg_rc rc = SG_OK;
+    enum sg_rc rc = safe_dir(dir, uid, error_r) ? SG_OK : SG_PERM;
     for (size_t i = 0; i < ndom && rc == SG_OK; i++) {
         char *sub = sg_xasprintf("%s/%s", dir, domains[i]);
-        struct stat st;
         size_t nsel = 0;
         char **sels = NULL;
-        if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+        if (!sg_config_valid_dns_name(domains[i])) {
+            *error_r = sg_xasprintf("key directory %s: \"%s\" is not a domain name", dir,
+                                    domains[i]);
+            rc = SG_PERM;
+        } else if (!safe_dir(sub, uid, error_r)) {
+            rc = SG_PERM;
+        } else {
             sels = sorted_entries(sub, &nsel, &err);
+        }
         for (size_t k = 0; k < nsel; k++) {
             size_t len = strlen(sels[k]);
             if (rc == SG_OK && len > 4 && strcmp(sels[k] + len - 4, ".pem") == 0) {
                 char *selector = sg_xstrndup(sels[k], len - 4);
                 char *file = sg_xasprintf("%s/%s", sub, sels[k]);
-                rc = add_key(ring, domains[i], selector, file, uid, error_r);
+                if (!sg_config_valid_dns_name(selector)) {
+                    /* The selector goes into the signature's s= tag verbatim. */
+                    *error_r = sg_xasprintf("key file %s: \"%s\" is not a selector (a DNS "
+                                            "label such as s2026)",
+                                            file, selector);
+                    rc = SG_PERM;
+                } else {
+                    rc = add_key(ring, domains[i], selector, file, uid, error_r);
+                }
                 free(selector);
                 free(file);
             }

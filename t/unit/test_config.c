@@ -67,7 +67,7 @@ test_domains_and_relative_paths(void **state)
                                "canonicalization = \"simple/relaxed\"\n"
                                "internal_hosts = {\"10.0.0.0/8\", # a comment inside a list\n"
                                "                  \"192.0.2.0/24\"}\n"
-                               "domain \"Example.NL\" {\n"
+                               "domain \"Example.NL.\" {\n"
                                "  key \"s2026\" { file = \"keys/a.pem\" }\n"
                                "  key \"e2026\" { file = \"/etc/sg/b.pem\" }\n"
                                "}\n",

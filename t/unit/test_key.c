@@ -88,6 +88,40 @@ test_not_a_key(void **state)
     free(missing);
 }
 
+/* test_symlink_and_encrypted - a symbolic link is refused (the check and the
+ * read must see the same file); an encrypted key is refused without prompting */
+static void
+test_symlink_and_encrypted(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char *real = tu_key(dir, "real.pem", SG_KEY_RSA);
+    char *link = sg_xasprintf("%s/link.pem", dir);
+    assert_int_equal(symlink(real, link), 0);
+    char *error = NULL;
+    struct sg_key *key = NULL;
+    assert_int_equal(sg_key_load(link, getuid(), &key, &error), SG_PERM);
+    assert_non_null(strstr(error, "symbolic link"));
+    free(error);
+
+    /* An encrypted PEM (made with the openssl tool; any passphrase). */
+    char *enc = sg_xasprintf("%s/enc.pem", dir);
+    char *cmd = sg_xasprintf("openssl pkey -in %s -aes256 -passout pass:secret -out %s && "
+                             "chmod 600 %s",
+                             real, enc, enc);
+    assert_int_equal(system(cmd), 0);
+    /* With stdin closed a prompt would fail differently; the message must name the cause. */
+    assert_int_equal(sg_key_load(enc, getuid(), &key, &error), SG_PERM);
+    assert_non_null(strstr(error, "encrypted"));
+    free(error);
+    tu_rmtree(dir);
+    free(dir);
+    free(real);
+    free(link);
+    free(enc);
+    free(cmd);
+}
+
 /* test_algorithms - RSA and Ed25519 are told apart, with size and DNS record */
 static void
 test_algorithms(void **state)
@@ -168,6 +202,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mode_checks), cmocka_unit_test(test_owner_checks),
         cmocka_unit_test(test_not_a_key),   cmocka_unit_test(test_algorithms),
+        cmocka_unit_test(test_symlink_and_encrypted),
         cmocka_unit_test(test_generate),    cmocka_unit_test(test_short_rsa),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -145,6 +145,63 @@ test_unsafe_key_refuses_all(void **state)
     free(conf);
 }
 
+/* load_dir_config - a ring from a config whose key_directory is dir/keys */
+static enum sg_rc
+load_dir_config(const char *dir, struct sg_keyring **ring, char **error)
+{
+    char *text = sg_xasprintf("state_directory = \"%s\"\n", dir);
+    char *conf = tu_write(dir, "sg.conf", text, 0600);
+    struct sg_config *cfg;
+    assert_int_equal(sg_config_load(conf, NULL, 0, &cfg, error), SG_OK);
+    enum sg_rc rc = sg_keyring_load(cfg, getuid(), ring, error);
+    sg_config_free(&cfg);
+    free(text);
+    free(conf);
+    return rc;
+}
+
+/* test_key_directory_safety - an empty key directory is fine; one others can
+ * write to, a symlinked domain directory or a file name that is no selector is refused */
+static void
+test_key_directory_safety(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char *kd = sg_xasprintf("%s/keys", dir);
+    assert_int_equal(mkdir(kd, 0700), 0);
+    struct sg_keyring *ring = NULL;
+    char *error = NULL;
+    assert_int_equal(load_dir_config(dir, &ring, &error), SG_OK);
+    assert_int_equal(sg_keyring_domains(ring), 0);
+    sg_keyring_free(&ring);
+
+    assert_int_equal(chmod(kd, 0777), 0);
+    assert_int_equal(load_dir_config(dir, &ring, &error), SG_PERM);
+    assert_non_null(strstr(error, "writable by its owner only"));
+    free(error);
+    assert_int_equal(chmod(kd, 0700), 0);
+
+    char *elsewhere = sg_xasprintf("%s/elsewhere", dir);
+    char *link = sg_xasprintf("%s/example.nl", kd);
+    assert_int_equal(mkdir(elsewhere, 0700), 0);
+    assert_int_equal(symlink(elsewhere, link), 0);
+    assert_int_equal(load_dir_config(dir, &ring, &error), SG_PERM);
+    assert_non_null(strstr(error, "symbolic links are refused"));
+    free(error);
+    assert_int_equal(unlink(link), 0);
+
+    assert_int_equal(mkdir(link, 0700), 0);
+    free(tu_key(link, "s1; l=1.pem", SG_KEY_ED25519));
+    assert_int_equal(load_dir_config(dir, &ring, &error), SG_PERM);
+    assert_non_null(strstr(error, "is not a selector"));
+    free(error);
+    tu_rmtree(dir);
+    free(dir);
+    free(kd);
+    free(elsewhere);
+    free(link);
+}
+
 int
 main(void)
 {
@@ -152,6 +209,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_select, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_algorithms, setup, teardown),
         cmocka_unit_test(test_unsafe_key_refuses_all),
+        cmocka_unit_test(test_key_directory_safety),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
