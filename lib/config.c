@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The largest spool_memory_limit: per message in flight, so keep it modest. */
+#define SG_CONFIG_MAX_SPOOL_MEMORY ((size_t)64 << 20)
+
 /* The first error of the parse running in this thread, and the name to give
  * the text being parsed when it is an override rather than the file. */
 static _Thread_local char *first_error;
@@ -178,7 +181,20 @@ sg_config_socket_postfix(const char *socket)
     return sg_xasprintf(v6 ? "inet:[%s]:%.*s" : "inet:%s:%.*s", host, port_len, port);
 }
 
-/* valid_socket - unix:/abs, local:/abs, inet:PORT[@HOST], inet6:PORT[@HOST] */
+/* sg_config_socket_loopback - unix, or inet on a loopback address */
+bool
+sg_config_socket_loopback(const char *socket)
+{
+    if (sg_config_socket_path(socket) != NULL)
+        return true;
+    const char *at = strchr(socket, '@');
+    if (at == NULL)
+        return false;
+    return strncmp(at + 1, "127.", 4) == 0 || strcmp(at + 1, "::1") == 0 ||
+           strcmp(at + 1, "localhost") == 0 || strcmp(at + 1, "[::1]") == 0;
+}
+
+/* valid_socket - unix:/abs, local:/abs, inet:PORT@HOST, inet6:PORT@HOST */
 static int
 valid_socket(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -200,8 +216,14 @@ valid_socket(cfg_t *cfg, cfg_opt_t *opt)
     if (port != NULL) {
         char *end;
         long n = strtol(port, &end, 10);
-        if (end != port && (*end == '@' || *end == '\0') && n > 0 && n < 65536 &&
-            !(*end == '@' && end[1] == '\0'))
+        if (end != port && *end == '\0' && n > 0 && n < 65536) {
+            cfg_error(cfg,
+                      "socket \"%s\" has no address: libmilter would listen on every address "
+                      "and sign mail for anyone who connects; use %s@127.0.0.1",
+                      v, v);
+            return -1;
+        }
+        if (end != port && *end == '@' && end[1] != '\0' && n > 0 && n < 65536)
             return 0;
     }
     cfg_error(cfg,
@@ -233,6 +255,12 @@ valid_size(cfg_t *cfg, cfg_opt_t *opt)
     const char *v = cfg_opt_getnstr(opt, 0);
     if (!sg_config_parse_size(v, &n) || n == 0) {
         cfg_error(cfg, "%s \"%s\" is not a size such as \"512k\" or \"1M\"", opt->name, v);
+        return -1;
+    }
+    /* Each message in flight may hold this much memory: keep it bounded. */
+    if (n > SG_CONFIG_MAX_SPOOL_MEMORY) {
+        cfg_error(cfg, "%s \"%s\" is more than 64M; larger messages spool to disk anyway",
+                  opt->name, v);
         return -1;
     }
     return 0;

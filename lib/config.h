@@ -70,6 +70,10 @@ bool sg_config_parse_size(const char *text, size_t *bytes_r);
  * ("unix:sendguard/sendguard.sock", "inet:127.0.0.1:8891"); caller frees */
 char *sg_config_socket_postfix(const char *socket);
 
+/* sg_config_socket_loopback - is the socket reachable from this host only
+ * (a unix socket, or inet on 127.0.0.0/8 or ::1)? */
+bool sg_config_socket_loopback(const char *socket);
+
 /* sg_config_socket_path - for unix:/local: sockets the file path (borrowed), else NULL */
 const char *sg_config_socket_path(const char *socket);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -287,6 +288,13 @@ sg_key_dns_value(const struct sg_key *key)
 {
     return sg_xasprintf("v=DKIM1; k=%s; p=%s", key->alg == SG_KEY_ED25519 ? "ed25519" : "rsa",
                         key->dns_p);
+}
+
+/* sg_key_crypto_version - OpenSSL's version text */
+const char *
+sg_key_crypto_version(void)
+{
+    return OpenSSL_version(OPENSSL_VERSION);
 }
 
 /* sg_key_generate - make a key pair and write the private half, 0600, never overwriting */

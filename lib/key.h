@@ -40,6 +40,9 @@ const unsigned char *sg_key_signing_data(const struct sg_key *key, size_t *len_r
 /* sg_key_dns_value - the TXT value "v=DKIM1; k=...; p=..." (caller frees) */
 char *sg_key_dns_value(const struct sg_key *key);
 
+/* sg_key_crypto_version - the OpenSSL version in use, for sendguard -V (borrowed) */
+const char *sg_key_crypto_version(void);
+
 /* sg_key_generate - write a new private key to path (mode 0600, not
  * overwriting); bits is for RSA only.  Caller frees *error_r. */
 enum sg_rc sg_key_generate(const char *path, enum sg_key_alg alg, int bits, char **error_r);

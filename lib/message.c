@@ -15,6 +15,8 @@ struct sg_header {
 struct sg_msg {
     struct sg_header *headers;
     size_t nheaders, cap;
+    size_t header_bytes;
+    bool header_overflow;
     struct sg_spool *body;
 };
 
@@ -44,10 +46,16 @@ sg_msg_free(struct sg_msg **mp)
     *mp = NULL;
 }
 
-/* sg_msg_add_header - append a field */
+/* sg_msg_add_header - append a field, within the memory bound */
 void
 sg_msg_add_header(struct sg_msg *m, const char *name, const char *value)
 {
+    size_t bytes = strlen(name) + strlen(value) + 3;
+    if (m->header_overflow || m->header_bytes + bytes > SG_MSG_MAX_HEADER_BYTES) {
+        m->header_overflow = true;
+        return;
+    }
+    m->header_bytes += bytes;
     if (m->nheaders == m->cap) {
         m->cap = m->cap ? m->cap * 2 : 32;
         m->headers = sg_xrealloc(m->headers, m->cap * sizeof(*m->headers));
@@ -55,6 +63,13 @@ sg_msg_add_header(struct sg_msg *m, const char *name, const char *value)
     m->headers[m->nheaders].name = sg_xstrdup(name);
     m->headers[m->nheaders].value = sg_xstrdup(value);
     m->nheaders++;
+}
+
+/* sg_msg_header_overflow - fields dropped? */
+bool
+sg_msg_header_overflow(const struct sg_msg *m)
+{
+    return m->header_overflow;
 }
 
 /* sg_msg_header_count - number of fields */

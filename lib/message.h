@@ -16,10 +16,19 @@ struct sg_msg;
 struct sg_msg *sg_msg_new(size_t mem_limit, const char *spool_dir);
 void sg_msg_free(struct sg_msg **msg);
 
-/* sg_msg_add_header - append one field; value is everything after the colon,
- * leading white space and folding included, as the MTA sent it */
+/* A message's header fields are kept in memory; past this many bytes more
+ * fields are dropped and the message is marked (no real mail comes close). */
+#define SG_MSG_MAX_HEADER_BYTES ((size_t)1 << 20)
+
+/* sg_msg_add_header - append (a copy of) one field; value is everything
+ * after the colon, leading white space and folding included, as the MTA sent
+ * it.  Past SG_MSG_MAX_HEADER_BYTES the field is dropped instead. */
 void sg_msg_add_header(struct sg_msg *msg, const char *name, const char *value);
 
+/* sg_msg_header_overflow - were fields dropped for exceeding the limit? */
+bool sg_msg_header_overflow(const struct sg_msg *msg);
+
+/* Accessors return borrowed strings, valid until the message is freed. */
 size_t sg_msg_header_count(const struct sg_msg *msg);
 const char *sg_msg_header_name(const struct sg_msg *msg, size_t i);
 const char *sg_msg_header_value(const struct sg_msg *msg, size_t i);

@@ -112,10 +112,15 @@ sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin
     v->origin = origin;
     v->dkim = SG_DKIM_SIGNED; /* until analysis says otherwise */
     analyse_from(msg, v);
-    if (origin == SG_ORIGIN_INBOUND)
+    if (origin == SG_ORIGIN_INBOUND) {
         v->dkim = SG_DKIM_NOT_OUTGOING;
-    else if (v->dkim == SG_DKIM_SIGNED)
+    } else if (sg_msg_header_overflow(msg)) {
+        /* Part of the header is missing: a signature over it would be wrong. */
+        v->dkim = SG_DKIM_ERROR;
+        v->error = sg_xasprintf("header section larger than %zu bytes", SG_MSG_MAX_HEADER_BYTES);
+    } else if (v->dkim == SG_DKIM_SIGNED) {
         sign(rt, msg, v);
+    }
     v->action = decide(rt->cfg, v);
 }
 

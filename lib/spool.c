@@ -89,6 +89,24 @@ to_disk(struct sg_spool *s, char **error_r)
     return SG_OK;
 }
 
+/* sg_spool_check_dir - create and remove a spool file */
+enum sg_rc
+sg_spool_check_dir(const char *dir, char **error_r)
+{
+    char *tmpl = sg_xasprintf("%s/sendguard.XXXXXX", dir);
+    int fd = mkostemp(tmpl, O_CLOEXEC);
+    if (fd < 0) {
+        *error_r = sg_xasprintf("spool_directory %s: cannot create files there: %s", dir,
+                                strerror(errno));
+        free(tmpl);
+        return SG_TEMP;
+    }
+    unlink(tmpl);
+    close(fd);
+    free(tmpl);
+    return SG_OK;
+}
+
 /* sg_spool_append - store bytes, switching to disk past the limit */
 enum sg_rc
 sg_spool_append(struct sg_spool *s, const void *data, size_t len, char **error_r)

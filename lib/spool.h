@@ -16,6 +16,10 @@ struct sg_spool;
 struct sg_spool *sg_spool_new(size_t mem_limit, const char *dir);
 void sg_spool_free(struct sg_spool **spool);
 
+/* sg_spool_check_dir - can this process create spool files in dir?  SG_TEMP
+ * with the reason (caller frees) when not */
+enum sg_rc sg_spool_check_dir(const char *dir, char **error_r);
+
 /* sg_spool_append - add bytes; SG_TEMP with *error_r (caller frees) when the file cannot be written
  */
 enum sg_rc sg_spool_append(struct sg_spool *spool, const void *data, size_t len, char **error_r);

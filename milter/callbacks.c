@@ -60,18 +60,6 @@ sg_callbacks_set_runtime(struct sg_runtime *rt)
     sg_runtime_unref(&old);
 }
 
-/* sg_callbacks_clear_runtime - forget the runtime */
-void
-sg_callbacks_clear_runtime(void)
-{
-    struct sg_runtime *old;
-    pthread_mutex_lock(&runtime_lock);
-    old = current_runtime;
-    current_runtime = NULL;
-    pthread_mutex_unlock(&runtime_lock);
-    sg_runtime_unref(&old);
-}
-
 /* runtime_get - a reference to the current runtime */
 static struct sg_runtime *
 runtime_get(void)
@@ -259,9 +247,12 @@ on_eom(SMFICTX *ctx)
 {
     struct conn *c = conn_get(ctx);
     struct message *m = c->m;
-    if (m == NULL)
-        return SMFIS_ACCEPT;
     const char *qid = smfi_getsymval(ctx, "i");
+    if (m == NULL) {
+        /* End of message without MAIL FROM: the MTA broke the protocol.  Keep the mail. */
+        sg_error("%s: end of message without a message: tempfail", qid ? qid : "NOQUEUE");
+        return SMFIS_TEMPFAIL;
+    }
     if (qid == NULL)
         qid = "NOQUEUE";
     const struct sg_config *cfg = m->rt->cfg;

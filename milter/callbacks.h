@@ -15,7 +15,4 @@ struct smfiDesc *sg_callbacks_descriptor(void);
 /* sg_callbacks_set_runtime - the runtime new messages use (takes a reference) */
 void sg_callbacks_set_runtime(struct sg_runtime *rt);
 
-/* sg_callbacks_clear_runtime - drop the shared runtime at shutdown */
-void sg_callbacks_clear_runtime(void);
-
 #endif

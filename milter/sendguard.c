@@ -9,9 +9,11 @@
 #include "callbacks.h"
 #include "config.h"
 #include "dkim.h"
+#include "key.h"
 #include "log.h"
 #include "mime.h"
 #include "runtime.h"
+#include "spool.h"
 #include "tcp_tune.h"
 #include "version.h"
 
@@ -20,12 +22,12 @@
 #include <grp.h>
 #include <libgen.h>
 #include <libmilter/mfapi.h>
-#include <openssl/opensslv.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -65,7 +67,7 @@ print_version(void)
     printf("sendguard %s\n", SG_VERSION);
     printf("signing algorithms: rsa-sha256 ed25519-sha256\n");
     printf("libraries: libmilter %u.%u.%u, libopendkim %s, %s\n", major, minor, pl,
-           sg_dkim_version(), OPENSSL_VERSION_TEXT);
+           sg_dkim_version(), sg_key_crypto_version());
 }
 
 /* parse_options - command line to struct options */
@@ -145,9 +147,11 @@ resolve_identity(const struct sg_config *cfg, struct identity *id, char **error_
     return true;
 }
 
-/* make_parent_dir - create the directory holding path (one level), owned by the run user */
+/* make_parent_dir - create the directory holding path (one level) if missing;
+ * owned by the run user when give_away, else by root */
 static bool
-make_parent_dir(const char *path, const struct identity *id, mode_t mode, char **error_r)
+make_parent_dir(const char *path, const struct identity *id, bool give_away, mode_t mode,
+                char **error_r)
 {
     char *copy = sg_xstrdup(path);
     char *dir = dirname(copy);
@@ -157,7 +161,7 @@ make_parent_dir(const char *path, const struct identity *id, mode_t mode, char *
         if (mkdir(dir, mode) < 0) {
             *error_r = sg_xasprintf("cannot create directory %s: %s", dir, strerror(errno));
             ok = false;
-        } else if (id->change && chown(dir, id->uid, id->gid) < 0) {
+        } else if (give_away && id->change && chown(dir, id->uid, id->gid) < 0) {
             *error_r = sg_xasprintf("cannot chown directory %s: %s", dir, strerror(errno));
             ok = false;
         }
@@ -166,46 +170,86 @@ make_parent_dir(const char *path, const struct identity *id, mode_t mode, char *
     return ok;
 }
 
-/* open_socket - create the listening socket and give it the configured owner and mode */
+/* open_socket - create the listening socket with the configured owner and mode.
+ * The directory stays root's: were it the run user's, that user could swap
+ * the socket for a symbolic link between bind() and chown(). */
 static bool
 open_socket(const struct sg_config *cfg, const struct identity *id, char **error_r)
 {
     const char *path = sg_config_socket_path(cfg->socket);
-    if (path != NULL && !make_parent_dir(path, id, 0755, error_r))
+    if (path != NULL && !make_parent_dir(path, id, false, 0755, error_r))
         return false;
     if (smfi_setconn(cfg->socket) != MI_SUCCESS) {
         *error_r = sg_xasprintf("socket %s: libmilter refused it", cfg->socket);
         return false;
     }
-    /* Create the socket with no access, then open it up deliberately. */
-    mode_t old = umask(0177);
+    /* bind() gives the socket 0777 & ~umask: the mode is set by creating it so. */
+    mode_t old = umask(~cfg->socket_mode & 0777);
     int ret = smfi_opensocket(true);
     umask(old);
     if (ret != MI_SUCCESS) {
         *error_r = sg_xasprintf("cannot listen on %s (in use, or directory missing?)", cfg->socket);
         return false;
     }
-    if (path != NULL) {
-        if (chown(path, id->change ? id->uid : (uid_t)-1, id->socket_gid) < 0 ||
-            chmod(path, cfg->socket_mode) < 0) {
-            *error_r = sg_xasprintf("cannot set owner/mode of %s: %s", path, strerror(errno));
-            return false;
-        }
+    if (path != NULL &&
+        fchownat(AT_FDCWD, path, id->change ? id->uid : (uid_t)-1, id->socket_gid,
+                 AT_SYMLINK_NOFOLLOW) < 0) {
+        *error_r = sg_xasprintf("cannot set the owner of %s: %s", path, strerror(errno));
+        return false;
     }
     return true;
 }
 
-/* write_pid_file - record our pid; the directory belongs to the run user so we can remove it later
- */
+/* lock_pid_file - open and lock the pid file before anything else, so that a
+ * second sendguard cannot take over the socket of a running one.  The file is
+ * opened without following links and must be a plain file with one link:
+ * its directory belongs to the run user (so that it can be removed at exit),
+ * and root must not be tricked into writing elsewhere.  *fd_r stays open (and
+ * locked) for the life of the process; -1 when there is no pid file. */
 static bool
-write_pid_file(const struct sg_config *cfg, const struct identity *id, char **error_r)
+lock_pid_file(const struct sg_config *cfg, const struct identity *id, int *fd_r, char **error_r)
 {
+    *fd_r = -1;
     if (cfg->pid_file[0] == '\0')
         return true;
-    if (!make_parent_dir(cfg->pid_file, id, 0755, error_r))
+    if (!make_parent_dir(cfg->pid_file, id, true, 0755, error_r))
         return false;
-    FILE *f = fopen(cfg->pid_file, "w");
-    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+    int fd = open(cfg->pid_file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        *error_r = sg_xasprintf("cannot open pid file %s: %s", cfg->pid_file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        *error_r = sg_xasprintf("pid file %s is not a plain file; remove it", cfg->pid_file);
+        close(fd);
+        return false;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char buf[32] = "";
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        *error_r = sg_xasprintf("another sendguard is running (pid %s, pid file %s)",
+                                buf[0] ? buf : "?", cfg->pid_file);
+        close(fd);
+        return false;
+    }
+    *fd_r = fd;
+    return true;
+}
+
+/* write_pid - record our pid in the locked pid file */
+static bool
+write_pid(int fd, const struct sg_config *cfg, char **error_r)
+{
+    if (fd < 0)
+        return true;
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
         *error_r = sg_xasprintf("cannot write pid file %s: %s", cfg->pid_file, strerror(errno));
         return false;
     }
@@ -237,17 +281,46 @@ drop_privileges(const struct sg_config *cfg, const struct identity *id, char **e
     return true;
 }
 
-/* daemonize - detach from the terminal */
+/* The write end of the pipe to the waiting parent of a detached daemon, or -1. */
+static int ready_fd = -1;
+
+/* report_ready - tell the waiting parent how start-up ended (0: serving) */
+static void
+report_ready(int status)
+{
+    if (ready_fd < 0)
+        return;
+    unsigned char b = (unsigned char)status;
+    (void)!write(ready_fd, &b, 1);
+    close(ready_fd);
+    ready_fd = -1;
+}
+
+/* daemonize - detach from the terminal.  The parent waits until the child
+ * has finished starting (pid file, user switch, spool check) and exits with
+ * its status, so that an init system sees a failed start as failed. */
 static bool
 daemonize(char **error_r)
 {
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        *error_r = sg_xasprintf("pipe: %s", strerror(errno));
+        return false;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         *error_r = sg_xasprintf("fork: %s", strerror(errno));
         return false;
     }
-    if (pid > 0)
-        _exit(EX_OK);
+    if (pid > 0) {
+        unsigned char status = EX_SOFTWARE; /* the child died without a word */
+        close(pipefd[1]);
+        while (read(pipefd[0], &status, 1) < 0 && errno == EINTR)
+            ;
+        _exit(status);
+    }
+    close(pipefd[0]);
+    ready_fd = pipefd[1];
     setsid();
     if (chdir("/") < 0) {
         *error_r = sg_xasprintf("chdir /: %s", strerror(errno));
@@ -270,6 +343,7 @@ fail(int status, char *error)
 {
     sg_error("%s", error);
     free(error);
+    report_ready(status);
     exit(status);
 }
 
@@ -293,7 +367,10 @@ print_check(const struct sg_runtime *rt)
     printf("add to Postfix's main.cf:\n"
            "  smtpd_milters = %s\n"
            "  non_smtpd_milters = %s\n"
-           "  milter_default_action = tempfail\n",
+           "  milter_default_action = tempfail\n"
+           "  # keep signed 8bit bodies as they are (else Postfix may convert them to\n"
+           "  # quoted-printable for some receivers, and the signature breaks there):\n"
+           "  disable_mime_output_conversion = yes\n",
            postfix, postfix);
     free(postfix);
 }
@@ -333,16 +410,26 @@ main(int argc, char **argv)
     }
 
     sg_log_open(rt->cfg->syslog_facility, opt.foreground);
+    int pid_fd;
+    if (!lock_pid_file(rt->cfg, &id, &pid_fd, &error))
+        fail(EX_CANTCREAT, error);
     if (smfi_register(*sg_callbacks_descriptor()) != MI_SUCCESS)
         fail(EX_SOFTWARE, sg_xstrdup("smfi_register failed"));
     if (!open_socket(rt->cfg, &id, &error))
         fail(EX_OSERR, error);
     if (!opt.foreground && !daemonize(&error))
         fail(EX_OSERR, error);
-    if (!write_pid_file(rt->cfg, &id, &error))
+    if (!write_pid(pid_fd, rt->cfg, &error))
         fail(EX_CANTCREAT, error);
     if (!drop_privileges(rt->cfg, &id, &error))
         fail(EX_NOPERM, error);
+    /* As the run user: can it spool large messages?  Better to know now than at the first one. */
+    if (sg_spool_check_dir(rt->cfg->spool_directory, &error) != SG_OK)
+        fail(EX_CANTCREAT, error);
+    if (!sg_config_socket_loopback(rt->cfg->socket))
+        sg_warn("socket %s is reachable from other hosts: anyone who can connect to it can have "
+                "mail signed for your domains; listen on 127.0.0.1 or a unix socket",
+                rt->cfg->socket);
 
     char *postfix = sg_config_socket_postfix(rt->cfg->socket);
     sg_info("sendguard %s starting: socket %s (Postfix main.cf: smtpd_milters = %s), %zu signing "
@@ -354,10 +441,12 @@ main(int argc, char **argv)
 
     sg_tcp_tune_enable(sg_config_socket_path(rt->cfg->socket) == NULL);
     sg_callbacks_set_runtime(rt);
+    report_ready(EX_OK);
     /* libmilter's own signal thread turns SIGTERM/SIGINT into an orderly stop. */
     int ret = smfi_main();
 
-    sg_callbacks_clear_runtime();
+    /* libmilter's session threads may still be finishing messages: the runtime
+     * stays published (and the process exits with it). */
     if (rt->cfg->pid_file[0] != '\0')
         unlink(rt->cfg->pid_file);
     sg_info("sendguard stopped");

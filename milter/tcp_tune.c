@@ -9,8 +9,11 @@
  * TCP_NODELAY and TCP_QUICKACK re-armed after every read, ~0.63.
  *
  * libmilter owns those sockets and offers no hook, so sendguard links the
- * static libmilter with the linker's --wrap for accept and read: only
- * libmilter's own calls come here (other libraries keep the real ones).
+ * static libmilter with the linker's --wrap for accept and read.  --wrap
+ * applies to every object of the static link (libmilter, and our own code
+ * such as key.c); shared libraries keep the real functions.  The options are
+ * only set while tuning is on (after start-up, inet sockets only), and on a
+ * file they fail harmlessly.
  * TCP_QUICKACK is not sticky in Linux, hence the re-arm after each read.
  * Unix sockets are left alone (the options do not apply).
  */

@@ -48,7 +48,7 @@ sg_cleanup() {
 }
 
 # sg_make_keys DIR - the three keys of the test configuration, mode 0600:
-# rsa.pem and ed.pem for example.nl, com.pem for example.com
+# rsa.pem and ed.pem for example.nl, com.pem for example.com; and DIR/spool
 sg_make_keys() {
     (
         umask 077
@@ -59,6 +59,7 @@ sg_make_keys() {
                 -out "$1/com.pem" 2>/dev/null
     ) || sg_die "openssl genpkey failed"
     chmod 600 "$1/rsa.pem" "$1/ed.pem" "$1/com.pem"
+    mkdir -p "$1/spool" # the test configuration's spool_directory
 }
 
 # sg_write_conf DIR - print the test configuration for keys and socket in DIR.
@@ -74,7 +75,7 @@ socket_group = ""
 user = ""
 pid_file = ""
 state_directory = "$1"
-spool_directory = "$1"
+spool_directory = "$1/spool"
 spool_memory_limit = "1M"
 key_directory = ""
 internal_hosts = {"127.0.0.0/8", "::1/128"}

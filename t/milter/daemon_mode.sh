@@ -34,6 +34,9 @@ sg_conf_set "$conf" socket '"unix:'"$SG_DIR"'/run/sendguard.sock"'
 sg_conf_set "$conf" socket_mode '"0660"'
 sg_conf_set "$conf" socket_group '"nogroup"'
 sg_conf_set "$conf" pid_file '"'"$SG_DIR"'/run/sendguard.pid"'
+# The spool directory must be writable by the user sendguard becomes.
+chown nobody "$SG_DIR/spool"
+sg_conf_set "$conf" spool_directory '"'"$SG_DIR"'/spool"'
 
 # Without -f the command returns once the daemon has detached.
 timeout 20 "$SENDGUARD" -c "$conf" || sg_die "sendguard did not start (status $?)"
@@ -69,3 +72,25 @@ done
 pid=
 [ ! -e "$SG_DIR/run/sendguard.pid" ] || sg_die "pid file left behind after SIGTERM"
 echo "ok   SIGTERM: exited and removed its pid file"
+
+# A start that fails after detaching must fail the command that started it:
+# here the spool directory is not writable by nobody.
+chmod 700 "$SG_DIR/spool" && chown root "$SG_DIR/spool"
+if out=$(timeout 20 "$SENDGUARD" -c "$conf" 2>&1); then
+    sg_die "sendguard reported success with an unwritable spool directory"
+fi
+echo "ok   a start that fails after detaching returns non-zero"
+
+# A second instance must not take over the socket of a running one.
+chmod 755 "$SG_DIR/spool" && chown nobody "$SG_DIR/spool"
+timeout 20 "$SENDGUARD" -c "$conf" || sg_die "restart failed"
+pid=$(cat "$SG_DIR/run/sendguard.pid")
+sock_before=$(stat -c %i "$SG_DIR/run/sendguard.sock")
+if out=$(timeout 20 "$SENDGUARD" -f -c "$conf" 2>&1); then
+    sg_die "a second sendguard started while one was running"
+fi
+echo "$out" | grep -q "another sendguard is running (pid $pid" ||
+    sg_die "the second sendguard did not say why it stopped: $out"
+[ "$(stat -c %i "$SG_DIR/run/sendguard.sock")" = "$sock_before" ] ||
+    sg_die "the second sendguard replaced the socket"
+echo "ok   a second instance is refused and leaves the socket alone"

@@ -2,9 +2,13 @@
 -- directory is missing, as on a full or broken disk), the message must stay
 -- with the MTA: the reply at end of message is a tempfail, never an accept
 -- of an unsigned message and never a reject.
--- run.sh starts sendguard with spool_memory_limit 1k and a spool_directory
--- that does not exist, so a body over 1 KB has nowhere to go.
+-- run.sh starts sendguard with spool_memory_limit 1k and its spool directory
+-- in sg_dir/spool; the script removes that directory once sendguard runs
+-- (start-up checks it), so a body over 1 KB has nowhere to go.
 -- run by run.sh through driver.lua, which has loaded lib.lua (sg.*)
+
+local spool = sg_dir .. "/spool"
+sg.check(os.execute("rmdir " .. spool), "cannot remove %s", spool)
 
 local conn = sg.open({ host = "localhost", ip = "127.0.0.1" })
 local big = string.rep("Regel van de factuur met een bedrag van EUR 12,50.\r\n", 100)
