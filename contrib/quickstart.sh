@@ -18,9 +18,9 @@ build=${BUILD_DIR:-$top/build}
 # What building and running need, and what the tests need on top.
 BUILD_PKGS="build-essential cmake pkg-config libmilter-dev libopendkim-dev libspf2-dev
   libpsl-dev libgmime-3.0-dev libssl-dev libsqlite3-dev libconfuse-dev libcmocka-dev
-  libjansson-dev openssl postfix adduser"
+  libjansson-dev publicsuffix openssl postfix adduser"
 TEST_PKGS="miltertest opendkim opendkim-tools python3 python3-dkim python3-dnspython
-  libmail-dkim-perl python3-spf unbound swaks iproute2 procps"
+  libmail-dkim-perl python3-spf unbound swaks iproute2 procps clang libclang-rt-14-dev"
 
 die() {
     echo "quickstart: $*" >&2

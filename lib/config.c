@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include "log.h"
+#include "rules.h"
 
 #include <confuse.h>
 #include <ctype.h>
@@ -427,6 +428,24 @@ static cfg_opt_t domain_opts[] = {
     CFG_END(),
 };
 
+/* valid_threshold - a score threshold: 0 (never) or positive */
+static int
+valid_threshold(cfg_t *cfg, cfg_opt_t *opt)
+{
+    double v = cfg_opt_getnfloat(opt, 0);
+    if (v < 0) {
+        cfg_error(cfg, "%s = %g: a score threshold is 0 (never) or positive", opt->name, v);
+        return -1;
+    }
+    return 0;
+}
+
+static cfg_opt_t scoring_opts[] = {
+    CFG_STR("rules", "rules.conf", CFGF_NONE),  CFG_FLOAT("tag_at", 3.0, CFGF_NONE),
+    CFG_FLOAT("quarantine_at", 8.0, CFGF_NONE), CFG_FLOAT("reject_at", 0.0, CFGF_NONE),
+    CFG_STR("tag_header", "", CFGF_NONE),       CFG_END(),
+};
+
 static cfg_opt_t root_opts[] = {
     CFG_STR("socket", "unix:/var/spool/postfix/sendguard/sendguard.sock", CFGF_NONE),
     CFG_STR("socket_mode", "0660", CFGF_NONE),
@@ -452,6 +471,7 @@ static cfg_opt_t root_opts[] = {
                  "{\"From\", \"Subject\", \"Reply-To\", \"To\", \"Cc\", \"Date\"}", CFGF_NONE),
     CFG_STR("key_directory", "keys", CFGF_NONE),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_SEC("scoring", scoring_opts, CFGF_NONE),
     CFG_END(),
 };
 
@@ -520,6 +540,21 @@ build(cfg_t *cfg, const char *path)
     c->oversign_headers = copy_list(cfg, "oversign_headers", &c->n_oversign_headers);
     c->key_directory = absolute(base, cfg_getstr(cfg, "key_directory"));
 
+    cfg_t *sc = cfg_getsec(cfg, "scoring");
+    const char *rules = cfg_getstr(sc, "rules");
+    if (rules[0] == '/') {
+        c->rules_file = sg_xstrdup(rules);
+    } else {
+        /* Rules live beside the configuration, not in the state directory. */
+        const char *slash = strrchr(path, '/');
+        c->rules_file =
+            slash ? sg_xasprintf("%.*s/%s", (int)(slash - path), path, rules) : sg_xstrdup(rules);
+    }
+    c->tag_at = cfg_getfloat(sc, "tag_at");
+    c->quarantine_at = cfg_getfloat(sc, "quarantine_at");
+    c->reject_at = cfg_getfloat(sc, "reject_at");
+    c->tag_header = sg_xstrdup(cfg_getstr(sc, "tag_header"));
+
     c->ndomains = cfg_size(cfg, "domain");
     c->domains = sg_xcalloc(c->ndomains + 1, sizeof(*c->domains));
     for (size_t i = 0; i < c->ndomains; i++) {
@@ -552,6 +587,27 @@ check_cross(const struct sg_config *c, char **error_r)
     return true;
 }
 
+/* parse_file - parse a file (comments blanked) into cfg; the first error is in first_error */
+static int
+parse_file(cfg_t *cfg, const char *path)
+{
+    int ret;
+    free(first_error);
+    first_error = NULL;
+    char *text = read_config_text(path);
+    if (text == NULL) {
+        first_error = sg_xasprintf("%s: cannot read: %s", path, strerror(errno));
+        return CFG_FILE_ERROR;
+    }
+    parse_label = path;
+    parse_label_lines = true;
+    ret = cfg_parse_buf(cfg, text);
+    parse_label_lines = false;
+    parse_label = NULL;
+    free(text);
+    return ret;
+}
+
 /* sg_config_load - parse, validate, apply overrides, copy out */
 enum sg_rc
 sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
@@ -570,22 +626,11 @@ sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
     cfg_set_validate_func(cfg, "oversign_headers", valid_header_names);
     cfg_set_validate_func(cfg, "domain", valid_domain_section);
     cfg_set_validate_func(cfg, "domain|key", valid_key_section);
+    cfg_set_validate_func(cfg, "scoring|tag_at", valid_threshold);
+    cfg_set_validate_func(cfg, "scoring|quarantine_at", valid_threshold);
+    cfg_set_validate_func(cfg, "scoring|reject_at", valid_threshold);
 
-    free(first_error);
-    first_error = NULL;
-    int ret;
-    char *text = read_config_text(path);
-    if (text == NULL) {
-        first_error = sg_xasprintf("%s: cannot read: %s", path, strerror(errno));
-        ret = CFG_FILE_ERROR;
-    } else {
-        parse_label = path;
-        parse_label_lines = true;
-        ret = cfg_parse_buf(cfg, text);
-        parse_label_lines = false;
-        parse_label = NULL;
-        free(text);
-    }
+    int ret = parse_file(cfg, path);
     /* Overrides are parsed as more text after the file, named "-o name=value" in errors. */
     for (size_t i = 0; ret == CFG_SUCCESS && i < n_overrides; i++) {
         if (strchr(overrides[i], '=') == NULL) {
@@ -642,6 +687,8 @@ sg_config_free(struct sg_config **cp)
     free_list(c->sign_headers);
     free_list(c->oversign_headers);
     free(c->key_directory);
+    free(c->rules_file);
+    free(c->tag_header);
     for (size_t i = 0; i < c->ndomains; i++) {
         for (size_t k = 0; k < c->domains[i].nkeys; k++) {
             free(c->domains[i].keys[k].selector);
@@ -653,4 +700,172 @@ sg_config_free(struct sg_config **cp)
     free(c->domains);
     free(c);
     *cp = NULL;
+}
+
+/* ---- rules.conf ------------------------------------------------------------ */
+
+/* valid_match - "word" or "prefix" */
+static int
+valid_match(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    if (strcmp(v, "word") != 0 && strcmp(v, "prefix") != 0) {
+        cfg_error(cfg, "match = \"%s\": use \"word\" or \"prefix\"", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_terms_section - a term list has words and an explanation */
+static int
+valid_terms_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+    cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+    if (cfg_size(sec, "words") == 0) {
+        cfg_error(cfg, "terms \"%s\" has no words = { ... }", cfg_title(sec));
+        return -1;
+    }
+    if (cfg_getstr(sec, "explain")[0] == '\0') {
+        cfg_error(cfg, "terms \"%s\" has no explain = \"...\" for the admin", cfg_title(sec));
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_rule_section - a structural rule must be one score.c implements */
+static int
+valid_rule_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+    cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+    const char *id = cfg_title(sec);
+    bool known = false;
+    for (size_t i = 0; i < sg_structural_rules_count; i++)
+        known = known || strcmp(sg_structural_rules[i], id) == 0;
+    if (!known) {
+        cfg_error(cfg, "rule \"%s\" is not a structural rule sendguard knows (see rules.conf)", id);
+        return -1;
+    }
+    if (cfg_getstr(sec, "explain")[0] == '\0') {
+        cfg_error(cfg, "rule \"%s\" has no explain = \"...\" for the admin", id);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_combo_section - a combination names at least two rules */
+static int
+valid_combo_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+    cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+    if (cfg_size(sec, "all") < 2) {
+        cfg_error(cfg, "combo \"%s\" needs all = { at least two rule ids }", cfg_title(sec));
+        return -1;
+    }
+    if (cfg_getstr(sec, "explain")[0] == '\0') {
+        cfg_error(cfg, "combo \"%s\" has no explain = \"...\" for the admin", cfg_title(sec));
+        return -1;
+    }
+    return 0;
+}
+
+static cfg_opt_t terms_opts[] = {
+    CFG_STR("explain", "", CFGF_NONE),      CFG_STR("lang", "", CFGF_NONE),
+    CFG_STR("match", "word", CFGF_NONE),    CFG_FLOAT("subject", 0.0, CFGF_NONE),
+    CFG_FLOAT("body", 0.0, CFGF_NONE),      CFG_FLOAT("attachment", 0.0, CFGF_NONE),
+    CFG_STR_LIST("words", "{}", CFGF_NONE), CFG_END(),
+};
+
+static cfg_opt_t rule_opts[] = {
+    CFG_FLOAT("weight", 0.0, CFGF_NONE),
+    CFG_STR("explain", "", CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t combo_opts[] = {
+    CFG_STR_LIST("all", "{}", CFGF_NONE),
+    CFG_FLOAT("weight", 0.0, CFGF_NONE),
+    CFG_STR("explain", "", CFGF_NONE),
+    CFG_END(),
+};
+
+static cfg_opt_t rules_opts[] = {
+    CFG_SEC("terms", terms_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_SEC("rule", rule_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_SEC("combo", combo_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_STR_LIST("shorteners", "{}", CFGF_NONE),
+    CFG_STR_LIST("risky_extensions", "{}", CFGF_NONE),
+    CFG_STR_LIST("macro_extensions", "{}", CFGF_NONE),
+    CFG_INT("many_recipients", 20, CFGF_NONE),
+    CFG_INT("date_skew_hours", 48, CFGF_NONE),
+    CFG_END(),
+};
+
+/* lower_list - a string list, lower-cased, into a new array */
+static char **
+lower_list(cfg_t *cfg, const char *name, size_t *n_r)
+{
+    char **list = copy_list(cfg, name, n_r);
+    for (size_t i = 0; i < *n_r; i++)
+        sg_str_lower(list[i]);
+    return list;
+}
+
+/* sg_config_load_rules - rules.conf into a spec */
+enum sg_rc
+sg_config_load_rules(const char *path, struct sg_rules_spec **spec_r, char **error_r)
+{
+    cfg_t *cfg = cfg_init(rules_opts, CFGF_NONE);
+    cfg_set_error_function(cfg, on_error);
+    cfg_set_validate_func(cfg, "terms", valid_terms_section);
+    cfg_set_validate_func(cfg, "terms|match", valid_match);
+    cfg_set_validate_func(cfg, "rule", valid_rule_section);
+    cfg_set_validate_func(cfg, "combo", valid_combo_section);
+    if (parse_file(cfg, path) != CFG_SUCCESS) {
+        *error_r = first_error != NULL ? first_error : sg_xasprintf("%s: cannot parse", path);
+        first_error = NULL;
+        cfg_free(cfg);
+        return SG_PERM;
+    }
+
+    struct sg_rules_spec *r = sg_xcalloc(1, sizeof(*r));
+    r->path = sg_xstrdup(path);
+    r->nlists = cfg_size(cfg, "terms");
+    r->lists = sg_xcalloc(r->nlists + 1, sizeof(*r->lists));
+    for (size_t i = 0; i < r->nlists; i++) {
+        cfg_t *t = cfg_getnsec(cfg, "terms", (unsigned)i);
+        struct sg_term_list *l = &r->lists[i];
+        l->id = sg_xstrdup(cfg_title(t));
+        l->explain = sg_xstrdup(cfg_getstr(t, "explain"));
+        l->lang = sg_xstrdup(cfg_getstr(t, "lang"));
+        l->mode = strcmp(cfg_getstr(t, "match"), "prefix") == 0 ? SG_MATCH_PREFIX : SG_MATCH_WORD;
+        l->weight[SG_WHERE_SUBJECT] = cfg_getfloat(t, "subject");
+        l->weight[SG_WHERE_BODY] = cfg_getfloat(t, "body");
+        l->weight[SG_WHERE_ATTACHMENT] = cfg_getfloat(t, "attachment");
+        l->terms = copy_list(t, "words", &l->nterms);
+    }
+    r->nrules = cfg_size(cfg, "rule");
+    r->rules = sg_xcalloc(r->nrules + 1, sizeof(*r->rules));
+    for (size_t i = 0; i < r->nrules; i++) {
+        cfg_t *t = cfg_getnsec(cfg, "rule", (unsigned)i);
+        r->rules[i].id = sg_xstrdup(cfg_title(t));
+        r->rules[i].explain = sg_xstrdup(cfg_getstr(t, "explain"));
+        r->rules[i].weight = cfg_getfloat(t, "weight");
+    }
+    r->ncombos = cfg_size(cfg, "combo");
+    r->combos = sg_xcalloc(r->ncombos + 1, sizeof(*r->combos));
+    for (size_t i = 0; i < r->ncombos; i++) {
+        cfg_t *t = cfg_getnsec(cfg, "combo", (unsigned)i);
+        r->combos[i].id = sg_xstrdup(cfg_title(t));
+        r->combos[i].explain = sg_xstrdup(cfg_getstr(t, "explain"));
+        r->combos[i].weight = cfg_getfloat(t, "weight");
+        r->combos[i].all = copy_list(t, "all", &r->combos[i].nall);
+    }
+    r->shorteners = lower_list(cfg, "shorteners", &r->nshorteners);
+    r->risky_extensions = lower_list(cfg, "risky_extensions", &r->nrisky_extensions);
+    r->macro_extensions = lower_list(cfg, "macro_extensions", &r->nmacro_extensions);
+    r->many_recipients = cfg_getint(cfg, "many_recipients");
+    r->date_skew_hours = cfg_getint(cfg, "date_skew_hours");
+    cfg_free(cfg);
+    *spec_r = r;
+    return SG_OK;
 }

@@ -52,6 +52,13 @@ struct sg_config {
     char *key_directory; /* "" = none */
     struct sg_config_domain *domains;
     size_t ndomains;
+
+    /* scoring { } */
+    char *rules_file; /* absolute; relative names are taken relative to the config's directory */
+    double tag_at;    /* score from which the action is tag (0 = never) */
+    double quarantine_at;
+    double reject_at;
+    char *tag_header; /* header added by tag, "" = none */
 };
 
 /* sg_config_load - read a file, then apply "name=value" overrides (as from
@@ -59,6 +66,12 @@ struct sg_config {
 enum sg_rc sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
                           struct sg_config **cfg_r, char **error_r);
 void sg_config_free(struct sg_config **cfg);
+
+struct sg_rules_spec;
+
+/* sg_config_load_rules - read a rules file (etc/rules.conf) into a spec;
+ * SG_PERM and "FILE:LINE: message" (caller frees) on error */
+enum sg_rc sg_config_load_rules(const char *path, struct sg_rules_spec **spec_r, char **error_r);
 
 /* sg_config_valid_dns_name - letters, digits, '-', '_' and '.', no empty label */
 bool sg_config_valid_dns_name(const char *name);

@@ -1,13 +1,26 @@
 /*
- * mime.h - what sendguard needs from GMime: for now, the address in a From
- * header (RFC 5322 mailbox lists, groups, comments, RFC 2047 display names).
- * The only user of GMime.  sg_mime_init must run once before threads start;
- * afterwards the calls are thread-safe.
+ * mime.h - what sendguard needs from GMime: the address in a From header
+ * (RFC 5322 mailbox lists, groups, comments, RFC 2047 display names), and
+ * the analysis of a whole message for content scoring (struct sg_content:
+ * decoded text of every text part, links, attachments, header words,
+ * malformations).  The only user of GMime.  sg_mime_init must run once
+ * before threads start; afterwards the calls are thread-safe (each call
+ * works on its own objects).
  */
 #ifndef SG_MIME_H
 #define SG_MIME_H
 
 #include "common.h"
+#include "content.h"
+#include "message.h"
+
+/* Levels of multipart and message/rfc822 nesting analysed; deeper parts are
+ * skipped and the skip is recorded as a malformation. */
+#define SG_MIME_MAX_DEPTH 8
+/* MIME parts (containers and leaves) analysed per message. */
+#define SG_MIME_MAX_PARTS 2000
+/* Malformations listed per message (identical ones are listed once). */
+#define SG_MIME_MAX_MALFORMATIONS 32
 
 enum sg_from_status {
     SG_FROM_ONE,      /* exactly one mailbox */
@@ -25,5 +38,13 @@ enum sg_from_status sg_mime_from(const char *value, char **addr_r);
 /* sg_addr_domain - the domain of an address, lower case, no trailing dot
  * (caller frees); NULL when there is no '@' or the domain is empty */
 char *sg_addr_domain(const char *addr);
+
+/* sg_mime_analyse - parse the message (header fields and body spool of msg)
+ * and say what it contains, for content scoring.  Returns SG_OK and a new
+ * *content_r (caller frees with sg_content_free) for every input, however
+ * malformed: what could not be read is recorded in its malformations.
+ * Returns SG_TEMP with *error_r (caller frees) and *content_r NULL only when
+ * the body spool cannot be read. */
+enum sg_rc sg_mime_analyse(struct sg_msg *msg, struct sg_content **content_r, char **error_r);
 
 #endif

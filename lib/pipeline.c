@@ -3,6 +3,7 @@
  */
 #include "pipeline.h"
 
+#include "content.h"
 #include "mime.h"
 
 #include <stdio.h>
@@ -61,13 +62,36 @@ analyse_from(struct sg_msg *msg, struct sg_verdict *v)
     }
 }
 
-/* decide - the action for what was found; internal failures follow on_internal_error */
+/* decide - the strongest action of what was found: internal failures follow
+ * on_internal_error, the score its thresholds (0 = never) */
 static enum sg_action
 decide(const struct sg_config *cfg, const struct sg_verdict *v)
 {
     if (v->dkim == SG_DKIM_ERROR)
         return cfg->on_internal_error == SG_ON_ERROR_ACCEPT ? SG_ACTION_ACCEPT : SG_ACTION_TEMPFAIL;
+    double score = v->score.total;
+    if (cfg->reject_at > 0 && score >= cfg->reject_at)
+        return SG_ACTION_REJECT;
+    if (cfg->quarantine_at > 0 && score >= cfg->quarantine_at)
+        return SG_ACTION_QUARANTINE;
+    if (cfg->tag_at > 0 && score >= cfg->tag_at)
+        return SG_ACTION_TAG;
     return SG_ACTION_ACCEPT;
+}
+
+/* analyse_content - MIME analysis and rule hits; false (and v->error) when the spool fails */
+static bool
+analyse_content(const struct sg_rules *rules, struct sg_msg *msg, time_t now, struct sg_verdict *v)
+{
+    struct sg_content *content = NULL;
+    char *error = NULL;
+    if (sg_mime_analyse(msg, &content, &error) != SG_OK) {
+        v->error = error;
+        return false;
+    }
+    sg_score_content(rules, content, now, &v->score);
+    sg_content_free(&content);
+    return true;
 }
 
 /* sign - choose the keys by From domain and sign */
@@ -103,10 +127,10 @@ sign(struct sg_runtime *rt, struct sg_msg *msg, struct sg_verdict *v)
     }
 }
 
-/* sg_pipeline_run - one message, start to verdict */
+/* sg_pipeline_analyse - From, content and action */
 void
-sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
-                struct sg_verdict *v)
+sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rules, struct sg_msg *msg,
+                    enum sg_origin origin, time_t now, struct sg_verdict *v)
 {
     memset(v, 0, sizeof(*v));
     v->origin = origin;
@@ -115,13 +139,29 @@ sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin
     if (origin == SG_ORIGIN_INBOUND) {
         v->dkim = SG_DKIM_NOT_OUTGOING;
     } else if (sg_msg_header_overflow(msg)) {
-        /* Part of the header is missing: a signature over it would be wrong. */
+        /* Part of the header is missing: neither a score nor a signature would be right. */
         v->dkim = SG_DKIM_ERROR;
         v->error = sg_xasprintf("header section larger than %zu bytes", SG_MSG_MAX_HEADER_BYTES);
-    } else if (v->dkim == SG_DKIM_SIGNED) {
-        sign(rt, msg, v);
+    } else if (rules != NULL && !analyse_content(rules, msg, now, v)) {
+        v->dkim = SG_DKIM_ERROR;
     }
-    v->action = decide(rt->cfg, v);
+    v->action = decide(cfg, v);
+}
+
+/* sg_pipeline_run - one message, start to verdict */
+void
+sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
+                struct sg_verdict *v)
+{
+    sg_pipeline_analyse(rt->cfg, rt->rules, msg, origin, time(NULL), v);
+    /* What leaves is signed; quarantine is not enforced yet, so that mail leaves too. */
+    bool leaves = v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_TAG ||
+                  v->action == SG_ACTION_QUARANTINE;
+    if (leaves && v->dkim == SG_DKIM_SIGNED) {
+        sign(rt, msg, v);
+        if (v->dkim == SG_DKIM_ERROR)
+            v->action = decide(rt->cfg, v);
+    }
 }
 
 /* sg_verdict_fail - an internal failure decides the verdict */
@@ -151,7 +191,59 @@ sg_verdict_clear(struct sg_verdict *v)
         free(v->signatures[i]);
     free(v->signatures);
     free(v->error);
+    sg_score_clear(&v->score);
     memset(v, 0, sizeof(*v));
+}
+
+/* top_rules - comma-separated ids of the heaviest positive hits, at most n (caller frees) */
+static char *
+top_rules(const struct sg_verdict *v, size_t n)
+{
+    char buf[256] = "";
+    size_t shown = 0;
+    for (size_t i = 0; i < v->score.nhits && shown < n; i++) {
+        if (v->score.hits[i].weight <= 0)
+            continue;
+        size_t used = strlen(buf);
+        snprintf(buf + used, sizeof(buf) - used, "%s%s", shown ? "," : "", v->score.hits[i].rule);
+        shown++;
+    }
+    return sg_xstrdup(shown ? buf : "-");
+}
+
+/* sg_verdict_reject_text - the heaviest reasons, explained */
+char *
+sg_verdict_reject_text(const struct sg_verdict *v)
+{
+    /* SMTP replies are short: the two heaviest reasons, each with its snippet. */
+    char buf[400];
+    size_t n = (size_t)snprintf(buf, sizeof(buf),
+                                "Not sent: the message looks like spam or phishing to "
+                                "receivers (sendguard score %.1f).",
+                                v->score.total);
+    for (size_t i = 0, shown = 0; i < v->score.nhits && shown < 2 && n < sizeof(buf); i++) {
+        const struct sg_hit *h = &v->score.hits[i];
+        if (h->weight <= 0)
+            continue;
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s [%s: %.60s]", h->explain, h->rule,
+                              h->snippet);
+        shown++;
+    }
+    /* SMTP text is one line of printable ASCII: replace anything else. */
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    return sg_xstrdup(buf);
+}
+
+/* sg_verdict_tag_value - score and rule ids for the tag header */
+char *
+sg_verdict_tag_value(const struct sg_verdict *v)
+{
+    char *rules = top_rules(v, 5);
+    char *value = sg_xasprintf("score=%.1f rules=%s", v->score.total, rules);
+    free(rules);
+    return value;
 }
 
 /* sg_verdict_log_line - key=value fields, values without spaces */
@@ -165,10 +257,14 @@ sg_verdict_log_line(const struct sg_verdict *v, const char *envfrom, size_t nrcp
         dkim = sg_xasprintf("dkim=error reason=\"%s\"", v->error ? v->error : "unknown");
     else
         dkim = sg_xasprintf("dkim=unsigned reason=%s", sg_dkim_outcome_name(v->dkim));
-    char *line =
-        sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s action=%s",
-                     envfrom ? envfrom : "", nrcpts, sg_origin_name(v->origin),
-                     v->from_domain ? v->from_domain : "-", dkim, sg_action_name(v->action));
+    char *hits = top_rules(v, 3);
+    char *line = sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s score=%.1f "
+                              "hits=%s action=%s%s",
+                              envfrom ? envfrom : "", nrcpts, sg_origin_name(v->origin),
+                              v->from_domain ? v->from_domain : "-", dkim, v->score.total, hits,
+                              sg_action_name(v->action),
+                              v->action == SG_ACTION_QUARANTINE ? " enforced=no" : "");
+    free(hits);
     free(dkim);
     return line;
 }

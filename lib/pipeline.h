@@ -1,8 +1,9 @@
 /*
  * pipeline.h - what sendguard does with one message at end of message:
- * analyse (From domain) -> decide (action) -> sign.  Pure with respect to
- * the milter: given a runtime, a message and its origin, fill a verdict.
- * The milter and the command-line tools call the same function.
+ * analyse (From address, MIME content, rule hits) -> decide (action) ->
+ * sign.  Pure with respect to the milter: given a runtime, a message and its
+ * origin, fill a verdict.  The milter and `sendguardctl score` call the same
+ * analysis (sg_pipeline_analyse): one code path.
  */
 #ifndef SG_PIPELINE_H
 #define SG_PIPELINE_H
@@ -10,6 +11,9 @@
 #include "message.h"
 #include "origin.h"
 #include "runtime.h"
+#include "score.h"
+
+#include <time.h>
 
 /* Actions, weakest first: the strongest finding wins. */
 enum sg_action {
@@ -40,11 +44,21 @@ struct sg_verdict {
     char *selectors;   /* "s2026,e2026" when signed */
     char **signatures; /* DKIM-Signature values, newest first to insert */
     size_t nsignatures;
+    struct sg_score score; /* content rule hits; empty for mail that is not outgoing */
     enum sg_action action;
     char *error; /* what failed, for SG_DKIM_ERROR */
 };
 
-/* sg_pipeline_run - analyse, decide and sign; always fills *v (free with sg_verdict_clear) */
+/* sg_pipeline_analyse - analyse and decide, without signing: the From
+ * address, the content score and the action (rules may be NULL: no content
+ * rules).  Always fills *v (free with sg_verdict_clear); the rules must
+ * outlive the verdict. */
+void sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rules,
+                         struct sg_msg *msg, enum sg_origin origin, time_t now,
+                         struct sg_verdict *v);
+
+/* sg_pipeline_run - analyse, decide, and sign what leaves; always fills *v
+ * (free with sg_verdict_clear) */
 void sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
                      struct sg_verdict *v);
 
@@ -56,6 +70,13 @@ void sg_verdict_fail(const struct sg_config *cfg, struct sg_verdict *v, char *er
 /* sg_verdict_clear - free what a verdict holds and zero it */
 void sg_verdict_clear(struct sg_verdict *v);
 
+/* sg_verdict_reject_text - one line for the SMTP rejection: what is wrong and
+ * what to change, short enough for an accounting program to show (caller frees) */
+char *sg_verdict_reject_text(const struct sg_verdict *v);
+
+/* sg_verdict_tag_value - the value of the tag header: "score=9.5 rules=a,b" (caller frees) */
+char *sg_verdict_tag_value(const struct sg_verdict *v);
+
 /* sg_action_name - "accept", "tag", ..., "tempfail" */
 const char *sg_action_name(enum sg_action action);
 
@@ -63,7 +84,8 @@ const char *sg_action_name(enum sg_action action);
 const char *sg_dkim_outcome_name(enum sg_dkim_outcome outcome);
 
 /* sg_verdict_log_line - the key=value part of the per-message log line
- * (caller frees); envfrom may be NULL */
+ * (caller frees); envfrom may be NULL.  Includes score= and hits= (the ids
+ * of the heaviest rule hits). */
 char *sg_verdict_log_line(const struct sg_verdict *v, const char *envfrom, size_t nrcpts);
 
 #endif

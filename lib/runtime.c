@@ -5,16 +5,34 @@
 
 #include <stdlib.h>
 
-/* sg_runtime_new - config + keys + DKIM */
+/* sg_runtime_load_rules - the configured rules file, compiled; NULL for rules = "" */
+enum sg_rc
+sg_runtime_load_rules(const struct sg_config *cfg, struct sg_rules **rules_r, char **error_r)
+{
+    struct sg_rules_spec *spec;
+    *rules_r = NULL;
+    if (cfg->rules_file[0] == '\0')
+        return SG_OK;
+    enum sg_rc rc = sg_config_load_rules(cfg->rules_file, &spec, error_r);
+    if (rc == SG_OK)
+        rc = sg_rules_compile(spec, rules_r, error_r);
+    return rc;
+}
+
+/* sg_runtime_new - config + keys + DKIM + rules */
 enum sg_rc
 sg_runtime_new(struct sg_config *cfg, uid_t uid, struct sg_runtime **rt_r, char **error_r)
 {
     struct sg_keyring *keys = NULL;
     struct sg_dkim *dkim = NULL;
+    struct sg_rules *rules = NULL;
     enum sg_rc rc = sg_keyring_load(cfg, uid, &keys, error_r);
     if (rc == SG_OK)
         rc = sg_dkim_new(cfg, &dkim, error_r);
+    if (rc == SG_OK)
+        rc = sg_runtime_load_rules(cfg, &rules, error_r);
     if (rc != SG_OK) {
+        sg_dkim_free(&dkim);
         sg_keyring_free(&keys);
         sg_config_free(&cfg);
         return rc;
@@ -23,6 +41,7 @@ sg_runtime_new(struct sg_config *cfg, uid_t uid, struct sg_runtime **rt_r, char 
     rt->cfg = cfg;
     rt->keys = keys;
     rt->dkim = dkim;
+    rt->rules = rules;
     rt->refs = 1;
     *rt_r = rt;
     return SG_OK;
@@ -48,6 +67,8 @@ sg_runtime_unref(struct sg_runtime **rtp)
         return;
     struct sg_config *cfg = (struct sg_config *)rt->cfg;
     struct sg_keyring *keys = (struct sg_keyring *)rt->keys;
+    struct sg_rules *rules = (struct sg_rules *)rt->rules;
+    sg_rules_free(&rules);
     sg_dkim_free(&rt->dkim);
     sg_keyring_free(&keys);
     sg_config_free(&cfg);

@@ -1,6 +1,7 @@
 /*
  * runtime.h - everything shared read-only by the milter's threads: the
- * configuration, the loaded keys and the DKIM library handle.  Reference
+ * configuration, the loaded keys, the DKIM library handle and the compiled
+ * content rules.  Reference
  * counted, so a reload (SIGHUP) can swap in a new one while messages in
  * flight finish with the old.
  */
@@ -10,6 +11,7 @@
 #include "config.h"
 #include "dkim.h"
 #include "keyring.h"
+#include "rules.h"
 
 #include <sys/types.h>
 
@@ -17,6 +19,7 @@ struct sg_runtime {
     const struct sg_config *cfg;
     const struct sg_keyring *keys;
     struct sg_dkim *dkim;
+    const struct sg_rules *rules; /* content rules; NULL when scoring { rules = "" } */
     /* private */
     int refs;
 };
@@ -26,6 +29,11 @@ struct sg_runtime {
  * ownership).  Caller frees *error_r. */
 enum sg_rc sg_runtime_new(struct sg_config *cfg, uid_t uid, struct sg_runtime **rt_r,
                           char **error_r);
+
+/* sg_runtime_load_rules - compile the configuration's rules file (*rules_r
+ * NULL when it is ""); for tools that need the rules but not the keys */
+enum sg_rc sg_runtime_load_rules(const struct sg_config *cfg, struct sg_rules **rules_r,
+                                 char **error_r);
 
 /* sg_runtime_ref - one more holder */
 struct sg_runtime *sg_runtime_ref(struct sg_runtime *rt);

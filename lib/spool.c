@@ -96,8 +96,8 @@ sg_spool_check_dir(const char *dir, char **error_r)
     char *tmpl = sg_xasprintf("%s/sendguard.XXXXXX", dir);
     int fd = mkostemp(tmpl, O_CLOEXEC);
     if (fd < 0) {
-        *error_r = sg_xasprintf("spool_directory %s: cannot create files there: %s", dir,
-                                strerror(errno));
+        *error_r =
+            sg_xasprintf("spool_directory %s: cannot create files there: %s", dir, strerror(errno));
         free(tmpl);
         return SG_TEMP;
     }
@@ -111,6 +111,8 @@ sg_spool_check_dir(const char *dir, char **error_r)
 enum sg_rc
 sg_spool_append(struct sg_spool *s, const void *data, size_t len, char **error_r)
 {
+    if (len == 0)
+        return SG_OK; /* also spares memcpy a NULL buffer */
     if (s->fd < 0 && s->mem_len + len > s->limit) {
         enum sg_rc rc = to_disk(s, error_r);
         if (rc != SG_OK)

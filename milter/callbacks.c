@@ -225,6 +225,19 @@ on_body(SMFICTX *ctx, unsigned char *data, size_t len)
     return step_reply(c, SMFIP_NR_BODY);
 }
 
+/* add_tag - the configured tag header with the score and the heaviest rules */
+static bool
+add_tag(SMFICTX *ctx, const struct conn *c, const struct sg_config *cfg, const struct sg_verdict *v)
+{
+    char *value = sg_verdict_tag_value(v);
+    char *field = (c->pflags & SMFIP_HDR_LEADSPC) ? sg_xasprintf(" %s", value) : sg_xstrdup(value);
+    /* Added at the end; it is not in sign_headers, so it is not signed. */
+    int ret = smfi_addheader(ctx, cfg->tag_header, field);
+    free(field);
+    free(value);
+    return ret == MI_SUCCESS;
+}
+
 /* add_signatures - insert the DKIM-Signature fields at the top */
 static bool
 add_signatures(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
@@ -265,7 +278,10 @@ on_eom(SMFICTX *ctx)
         sg_verdict_fail(cfg, &v, sg_xasprintf("cannot spool the message: %s", m->spool_error));
     } else {
         sg_pipeline_run(m->rt, m->msg, m->origin, &v);
-        if (v.action == SG_ACTION_ACCEPT && v.nsignatures > 0 && !add_signatures(ctx, c, &v))
+        if (v.action == SG_ACTION_TAG && cfg->tag_header[0] != '\0' && !add_tag(ctx, c, cfg, &v))
+            sg_verdict_fail(cfg, &v,
+                            sg_xasprintf("the MTA refused the %s header", cfg->tag_header));
+        else if (v.nsignatures > 0 && !add_signatures(ctx, c, &v))
             sg_verdict_fail(cfg, &v, sg_xstrdup("the MTA refused the DKIM-Signature header"));
     }
 
@@ -276,13 +292,26 @@ on_eom(SMFICTX *ctx)
         sg_info("%s: %s", qid, line);
     free(line);
 
-    /* Until quarantine and rejection exist, a verdict is accept or tempfail. */
-    if (v.action == SG_ACTION_TEMPFAIL) {
+    switch (v.action) {
+    case SG_ACTION_ACCEPT:
+    case SG_ACTION_TAG:
+    case SG_ACTION_REWRITE:
+    case SG_ACTION_QUARANTINE: /* not enforced until the quarantine store exists */
+        ret = SMFIS_ACCEPT;
+        break;
+    case SG_ACTION_REJECT: {
+        char *text = sg_verdict_reject_text(&v);
+        smfi_setreply(ctx, "550", "5.7.1", text);
+        free(text);
+        ret = SMFIS_REJECT;
+        break;
+    }
+    case SG_ACTION_TEMPFAIL:
+    default:
         smfi_setreply(ctx, "451", "4.3.0",
                       "sendguard: temporary internal error, please try again later");
         ret = SMFIS_TEMPFAIL;
-    } else {
-        ret = SMFIS_ACCEPT;
+        break;
     }
     sg_verdict_clear(&v);
     message_free(&c->m);

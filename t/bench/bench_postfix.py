@@ -227,6 +227,7 @@ internal_hosts = {{"127.0.0.0/8"}}
 canonicalization = "relaxed/relaxed"
 domain "{RSA_DOMAIN}" {{ key "{RSA_SELECTOR}" {{ file = "{rsa_key}" }} }}
 domain "{ED_DOMAIN}" {{ key "{ED_SELECTOR}" {{ file = "{ed_key}" }} }}
+scoring {{ rules = "{os.path.join(SOURCE_DIR, 'etc', 'rules.conf')}" }}
 """)
     check = run([binary, "-n", "-c", conf], check=False, timeout=30)
     if check.returncode != 0:

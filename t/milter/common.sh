@@ -62,6 +62,9 @@ sg_make_keys() {
     mkdir -p "$1/spool" # the test configuration's spool_directory
 }
 
+# The shipped content rules, which every test configuration uses.
+SG_RULES=$(cd "$(dirname "$0")/../../etc" && pwd)/rules.conf
+
 # sg_write_conf DIR - print the test configuration for keys and socket in DIR.
 # Client 127.0.0.0/8 and ::1 are internal; {daemon_name} ORIGINATING is
 # outgoing; example.nl has an RSA and an Ed25519 key, example.com one RSA key;
@@ -86,6 +89,7 @@ domain "example.nl" {
     key "ed2026"  { file = "$1/ed.pem" }
 }
 domain "example.com" { key "s1" { file = "$1/com.pem" } }
+scoring { rules = "$SG_RULES" }
 EOF
 }
 

@@ -189,6 +189,10 @@ def sendguard_milter(binary, workdir, keys, internal_hosts=("127.0.0.0/8",), use
         for k in dkeys:
             lines.append(f'    key "{k.selector}" {{ file = "{k.path}" }}')
         lines.append("}")
+    # The shipped content rules (etc/rules.conf of this source tree).
+    rules = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                          "..", "..", "..", "etc", "rules.conf"))
+    lines.append(f'scoring {{ rules = "{rules}" }}')
     lines.append(extra_config)
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
