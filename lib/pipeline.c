@@ -23,8 +23,8 @@ sg_action_name(enum sg_action a)
 const char *
 sg_dkim_outcome_name(enum sg_dkim_outcome o)
 {
-    static const char *const names[] = {"signed",        "not-outgoing", "no-from",
-                                        "multiple-from", "no-key",       "error"};
+    static const char *const names[] = {"signed", "not-outgoing", "no-from", "multiple-from",
+                                        "no-key", "error",        "not-sent"};
     return names[o];
 }
 
@@ -157,11 +157,15 @@ sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin
     /* What leaves is signed; quarantine is not enforced yet, so that mail leaves too. */
     bool leaves = v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_TAG ||
                   v->action == SG_ACTION_QUARANTINE;
-    if (leaves && v->dkim == SG_DKIM_SIGNED) {
-        sign(rt, msg, v);
-        if (v->dkim == SG_DKIM_ERROR)
-            v->action = decide(rt->cfg, v);
+    if (v->dkim != SG_DKIM_SIGNED) /* not signable, or not outgoing */
+        return;
+    if (!leaves) {
+        v->dkim = SG_DKIM_NOT_SENT;
+        return;
     }
+    sign(rt, msg, v);
+    if (v->dkim == SG_DKIM_ERROR)
+        v->action = decide(rt->cfg, v);
 }
 
 /* sg_verdict_fail - an internal failure decides the verdict */

@@ -33,6 +33,7 @@ enum sg_dkim_outcome {
     SG_DKIM_MULTIPLE_FROM,
     SG_DKIM_NO_KEY,
     SG_DKIM_ERROR,
+    SG_DKIM_NOT_SENT, /* rejected: nothing leaves, so nothing is signed */
 };
 
 struct sg_verdict {
@@ -80,7 +81,8 @@ char *sg_verdict_tag_value(const struct sg_verdict *v);
 /* sg_action_name - "accept", "tag", ..., "tempfail" */
 const char *sg_action_name(enum sg_action action);
 
-/* sg_dkim_outcome_name - "signed", "not-outgoing", "no-from", "multiple-from", "no-key", "error" */
+/* sg_dkim_outcome_name - "signed", "not-outgoing", "no-from", "multiple-from", "no-key",
+ * "error", "not-sent" */
 const char *sg_dkim_outcome_name(enum sg_dkim_outcome outcome);
 
 /* sg_verdict_log_line - the key=value part of the per-message log line

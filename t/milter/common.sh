@@ -89,7 +89,13 @@ domain "example.nl" {
     key "ed2026"  { file = "$1/ed.pem" }
 }
 domain "example.com" { key "s1" { file = "$1/com.pem" } }
-scoring { rules = "$SG_RULES" }
+scoring {
+rules = "$SG_RULES"
+tag_at = 3
+quarantine_at = 8
+reject_at = 0
+tag_header = ""
+}
 EOF
 }
 

@@ -251,6 +251,49 @@ test_internal_failure(void **state)
     }
 }
 
+/* test_reject_and_tag_texts - a message over reject_at is not signed, and the
+ * SMTP text names its heaviest reasons in one printable line; the tag value
+ * names the score and rules */
+static void
+test_reject_and_tag_texts(void **state)
+{
+    (void)state;
+    struct fixture *f = make_runtime("1M", "scoring { reject_at = 8 }\n");
+    /* make_runtime already has a scoring block: the later value counts. */
+    static const char phish[] =
+        "From: \"facturen@bank.nl\" <accounts@example.nl>\r\n"
+        "To: klant@example.com\r\n"
+        "Subject: URGENT: factuur direct betalen\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: multipart/mixed; boundary=\"b\"\r\n"
+        "\r\n"
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBetaal onmiddellijk.\r\n"
+        "--b\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Disposition: attachment; filename=\"factuur.pdf.exe\"\r\n\r\nMZ\r\n--b--\r\n";
+    struct sg_verdict v;
+    run(f, phish, SG_ORIGIN_INTERNAL, &v);
+    assert_int_equal(v.action, SG_ACTION_REJECT);
+    assert_int_equal(v.dkim, SG_DKIM_NOT_SENT);
+    assert_int_equal(v.nsignatures, 0);
+    char *text = sg_verdict_reject_text(&v);
+    assert_true(strlen(text) < 400);
+    for (const char *p = text; *p; p++)
+        assert_true(*p >= 0x20 && *p <= 0x7e);
+    assert_non_null(strstr(text, "risky_attachment"));
+    assert_non_null(strstr(text, "factuur.pdf.exe"));
+    char *tag = sg_verdict_tag_value(&v);
+    assert_true(strncmp(tag, "score=", 6) == 0);
+    assert_non_null(strstr(tag, "rules=risky_attachment"));
+    char *line = sg_verdict_log_line(&v, NULL, 1);
+    assert_non_null(strstr(line, "dkim=unsigned reason=not-sent"));
+    free(line);
+    free(tag);
+    free(text);
+    sg_verdict_clear(&v);
+    void *p = f;
+    teardown(&p);
+}
+
 /* Messages that are not signed, and the reason logged for each. */
 static const struct {
     const char *text;
@@ -310,6 +353,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_signs_with_both_keys, setup, teardown),
         cmocka_unit_test(test_spooled_to_disk),
         cmocka_unit_test(test_internal_failure),
+        cmocka_unit_test(test_reject_and_tag_texts),
         cmocka_unit_test_setup_teardown(test_not_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_from, setup, teardown),
     };
