@@ -42,3 +42,19 @@ sg_psl_org_domain(const char *host)
     free(lower);
     return out;
 }
+
+/* sg_psl_known_suffix - the last label is a public suffix of the list itself
+ * (not only by the list's "*" default rule) */
+bool
+sg_psl_known_suffix(const char *host)
+{
+    sg_psl_init();
+    const char *dot = strrchr(host, '.');
+    const char *tld = dot ? dot + 1 : host;
+    if (psl_ctx == NULL || *tld == '\0')
+        return false;
+    char *lower = sg_str_lower(sg_xstrdup(tld));
+    bool known = psl_is_public_suffix2(psl_ctx, lower, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE) != 0;
+    free(lower);
+    return known;
+}

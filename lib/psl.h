@@ -16,4 +16,8 @@ void sg_psl_init(void);
  * (caller frees); the host itself when it has none (a bare suffix, an IP) */
 char *sg_psl_org_domain(const char *host);
 
+/* sg_psl_known_suffix - does the host end in a suffix the list knows (nl,
+ * co.uk, com...)?  "factuur.pdf" does not: pdf is no top-level domain. */
+bool sg_psl_known_suffix(const char *host);
+
 #endif

@@ -184,7 +184,8 @@ url_host(const char *url)
     return sg_str_lower(sg_xstrndup(p, n));
 }
 
-/* looks_like_domain - text that reads as a web address: "www.x.nl", "x.nl/pay", "https://..." */
+/* shown_host - the host of the first web address the link text shows ("www.x.nl",
+ * "x.nl/pay", "https://..."), lower case (caller frees), or NULL */
 static char *
 shown_host(const char *text)
 {
@@ -198,11 +199,10 @@ shown_host(const char *text)
         char *host = url_host(tok);
         free(tok);
         if (host != NULL) {
+            /* A real domain: a dot, and a suffix the Public Suffix List knows
+             * ("factuur-2026.pdf" is a file name, not a web address). */
             const char *dot = strrchr(host, '.');
-            bool alpha_tld = dot != NULL && dot[1] != '\0';
-            for (const char *t = dot ? dot + 1 : ""; *t && alpha_tld; t++)
-                alpha_tld = isalpha((unsigned char)*t);
-            if (alpha_tld && dot != host)
+            if (dot != NULL && dot != host && sg_psl_known_suffix(host))
                 return host;
             free(host);
         }
@@ -418,7 +418,8 @@ body_hits(const struct sg_rules *rules, const struct sg_content *c, struct hits 
     if (html && !plain)
         structural(rules, h, "html_no_text", "structure", "text/html without text/plain");
     size_t visible = visible_chars(c);
-    if (c->n_images > 0 && visible < NEAR_EMPTY_TEXT) {
+    /* Image spam is HTML built from pictures; a short note with a photo attached is not. */
+    if (html && c->n_images > 0 && visible < NEAR_EMPTY_TEXT) {
         char buf[80];
         snprintf(buf, sizeof(buf), "%zu image(s), %zu characters of text", c->n_images, visible);
         structural(rules, h, "image_only", "structure", buf);
