@@ -542,7 +542,7 @@ build(cfg_t *cfg, const char *path)
 
     cfg_t *sc = cfg_getsec(cfg, "scoring");
     const char *rules = cfg_getstr(sc, "rules");
-    if (rules[0] == '/') {
+    if (rules[0] == '/' || rules[0] == '\0') { /* "" switches scoring off */
         c->rules_file = sg_xstrdup(rules);
     } else {
         /* Rules live beside the configuration, not in the state directory. */

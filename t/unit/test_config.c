@@ -50,9 +50,27 @@ test_shipped_config(void **state)
     assert_false(sg_cidr_list_match(cfg->internal_hosts, "192.0.2.1"));
     assert_string_equal(cfg->oversign_headers[0], "From");
     assert_int_equal(cfg->ndomains, 0);
+    /* The rules beside the configuration; scoring thresholds as documented. */
+    char *rules = tu_source("etc/rules.conf");
+    assert_string_equal(cfg->rules_file, rules);
+    free(rules);
+    assert_true(cfg->tag_at == 3.0 && cfg->quarantine_at == 8.0 && cfg->reject_at == 0.0);
+    assert_string_equal(cfg->tag_header, "");
     sg_config_free(&cfg);
     assert_null(cfg);
     free(path);
+
+    /* rules = "" switches content scoring off; it is not a path. */
+    char *over[] = {"state_directory=/tmp"};
+    char *d = tu_tempdir();
+    char *conf = tu_write(d, "sg.conf", "scoring { rules = \"\" }\n", 0600);
+    error = NULL;
+    assert_int_equal(sg_config_load(conf, over, 1, &cfg, &error), SG_OK);
+    assert_string_equal(cfg->rules_file, "");
+    sg_config_free(&cfg);
+    tu_rmtree(d);
+    free(d);
+    free(conf);
 }
 
 /* test_domains_and_relative_paths - domain blocks; relative paths land under state_directory */
