@@ -57,7 +57,7 @@ sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "lib")))      # t/l
 
 from sgtest.dkimkeys import generate_key                            # noqa: E402
 from sgtest.netns import NetNs                                      # noqa: E402
-from sgtest.postfix import MASTER_CF_SERVICES                       # noqa: E402
+from sgtest.postfix import MAIN_CF_BASE, MASTER_CF_SERVICES         # noqa: E402
 from sgtest.proc import (HarnessError, Process, become_subreaper,   # noqa: E402
                          reap_orphans, run, tail_file, wait_until)
 
@@ -76,38 +76,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 REQUIRED_COMMANDS = ["ip", "smtp-source", "smtp-sink", "postfix", "postqueue", "postconf",
                      MASTER, "opendkim", "openssl"]
 
-MAIN_CF = """\
-# Throwaway Postfix for sendguard's end-to-end benchmark (t/bench/bench_postfix.py).
-compatibility_level = 3.6
-config_directory = {config_dir}
-queue_directory = {queue_dir}
-data_directory = {data_dir}
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = {hostname}
-myorigin = $myhostname
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
+MAIN_CF = ("# Throwaway Postfix for sendguard's end-to-end benchmark (t/bench/bench_postfix.py).\n"
+           + MAIN_CF_BASE + """\
 mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 relayhost = [127.0.0.1]:{sink_port}
 transport_maps = inline:{{ {sample_domain}=smtp:[127.0.0.1]:{sample_port} }}
-smtpd_peername_lookup = no
-smtp_helo_name = $myhostname
-in_flow_delay = 0
-biff = no
-maillog_file = {log_path}
-maillog_file_prefixes = {workdir}
 # Each listener in master.cf names its own milter (or none) with -o smtpd_milters=.
 smtpd_milters =
 non_smtpd_milters =
-milter_default_action = tempfail
-milter_protocol = 6
-"""
+""")
 
 
 
@@ -208,8 +185,10 @@ class MilterProc:
 
 
 def sendguard_milter(binary, workdir, name, socket_spec, postfix_address, rsa_key, ed_key,
-                     unix_path=None, tcp_port=None):
-    """sendguard as user nobody with the RSA domain and the Ed25519 domain."""
+                     unix_path=None, tcp_port=None, scoring=True):
+    """sendguard as user nobody with the RSA domain and the Ed25519 domain; with the
+    shipped content rules, or (scoring=False) signing only, like OpenDKIM."""
+    rules = os.path.join(SOURCE_DIR, "etc", "rules.conf") if scoring else ""
     state = owned_dir(os.path.join(workdir, f"{name}-state"), "nobody", 0o700)
     conf = os.path.join(workdir, f"{name}.conf")
     with open(conf, "w") as f:
@@ -227,7 +206,7 @@ internal_hosts = {{"127.0.0.0/8"}}
 canonicalization = "relaxed/relaxed"
 domain "{RSA_DOMAIN}" {{ key "{RSA_SELECTOR}" {{ file = "{rsa_key}" }} }}
 domain "{ED_DOMAIN}" {{ key "{ED_SELECTOR}" {{ file = "{ed_key}" }} }}
-scoring {{ rules = "{os.path.join(SOURCE_DIR, 'etc', 'rules.conf')}" }}
+scoring {{ rules = "{rules}" }}
 """)
     check = run([binary, "-n", "-c", conf], check=False, timeout=30)
     if check.returncode != 0:
@@ -631,6 +610,8 @@ def bench(args, workdir, teardown):
 
     sg_sock = os.path.join(owned_dir(os.path.join(workdir, "sg-unix"), "nobody"),
                            "sendguard.sock")
+    sign_sock = os.path.join(owned_dir(os.path.join(workdir, "sg-sign"), "nobody"),
+                             "sendguard.sock")
     od_sock = os.path.join(owned_dir(os.path.join(workdir, "od-unix"), "root"),
                            "opendkim.sock")
     milters = {
@@ -640,6 +621,9 @@ def bench(args, workdir, teardown):
                                    f"inet:{SG_TCP_PORT}@127.0.0.1",
                                    f"inet:127.0.0.1:{SG_TCP_PORT}", rsa_key, ed_key,
                                    tcp_port=SG_TCP_PORT),
+        "sg_sign": sendguard_milter(binary, workdir, "sendguard-sign-only", f"unix:{sign_sock}",
+                                    f"unix:{sign_sock}", rsa_key, ed_key, unix_path=sign_sock,
+                                    scoring=False),
         "od_unix": opendkim_milter(workdir, "opendkim-unix", f"local:{od_sock}",
                                    f"unix:{od_sock}", rsa_key, unix_path=od_sock),
         "od_tcp": opendkim_milter(workdir, "opendkim-tcp", f"inet:{OD_TCP_PORT}@127.0.0.1",
@@ -669,10 +653,12 @@ def bench(args, workdir, teardown):
         Config("sendguard rsa-2048, unix socket", 2531, rsa_from, milters["sg_unix"], rsa),
         Config("sendguard rsa-2048, TCP", 2532, rsa_from, milters["sg_tcp"], rsa),
         Config("sendguard ed25519, unix socket", 2531, ed_from, milters["sg_unix"], ed),
-        # No key for this From domain: what the milter protocol and sendguard cost without
-        # any cryptography (DESIGN.md: a do-nothing milter reaches 0.86-0.87).
-        Config("sendguard, no key (milter cost)", 2531, "invoices@nokey.example",
+        # No key for this From domain: what the milter protocol and content scoring cost
+        # without any cryptography (DESIGN.md: a do-nothing milter reaches 0.86-0.87).
+        Config("sendguard, no key (+scoring)", 2531, "invoices@nokey.example",
                milters["sg_unix"]),
+        # Signing only, like OpenDKIM: the like-for-like comparison.
+        Config("sendguard rsa-2048, signing only", 2535, rsa_from, milters["sg_sign"], rsa),
         Config("OpenDKIM rsa-2048, unix socket", 2533, rsa_from, milters["od_unix"], rsa),
         Config("OpenDKIM rsa-2048, TCP", 2534, rsa_from, milters["od_tcp"], rsa),
     ]

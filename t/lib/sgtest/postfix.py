@@ -25,8 +25,9 @@ from .proc import HarnessError, Process, run, tail_file, wait_until
 MASTER = "/usr/lib/postfix/sbin/master"
 HOSTNAME = "mta.sendguard.test"
 
-MAIN_CF = """\
-# Throwaway Postfix for sendguard's end-to-end tests (written by t/lib/sgtest/postfix.py).
+# What every throwaway Postfix of the tests and benchmarks shares; fields: config_dir,
+# queue_dir, data_dir, hostname, log_path, workdir.
+MAIN_CF_BASE = """\
 compatibility_level = 3.6
 config_directory = {config_dir}
 queue_directory = {queue_dir}
@@ -41,23 +42,27 @@ alias_maps =
 alias_database =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-# Postfix relays for both client addresses; whether a client is *internal* is the milter's
-# own decision (its internal_hosts lists only 127.0.0.0/8).
-mynetworks = 127.0.0.0/8 192.0.2.0/24
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-relayhost = [127.0.0.1]:{sink_port}
 smtpd_peername_lookup = no
 smtp_helo_name = $myhostname
-message_size_limit = 52428800
 in_flow_delay = 0
 biff = no
 maillog_file = {log_path}
 maillog_file_prefixes = {workdir}
-smtpd_milters = {milter}
-non_smtpd_milters = {milter}
 milter_default_action = tempfail
 milter_protocol = 6
 """
+
+MAIN_CF = ("# Throwaway Postfix for sendguard's end-to-end tests (written by t/lib/sgtest/postfix.py).\n"
+           + MAIN_CF_BASE + """\
+# Postfix relays for both client addresses; whether a client is *internal* is the milter's
+# own decision (its internal_hosts lists only 127.0.0.0/8).
+mynetworks = 127.0.0.0/8 192.0.2.0/24
+relayhost = [127.0.0.1]:{sink_port}
+message_size_limit = 52428800
+smtpd_milters = {milter}
+non_smtpd_milters = {milter}
+""")
 
 # chroot column is "n" everywhere: the queue directory is a temp dir, not a prepared jail.
 # MASTER_CF_SERVICES is every service but the SMTP listener (t/bench adds its own listeners).
