@@ -26,5 +26,5 @@ const char *
 sg_origin_name(enum sg_origin origin)
 {
     static const char *const names[] = {"inbound", "auth", "internal", "daemon"};
-    return names[origin];
+    return (size_t)origin < SG_NELEM(names) ? names[origin] : "?";
 }

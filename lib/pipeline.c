@@ -16,7 +16,7 @@ sg_action_name(enum sg_action a)
 {
     static const char *const names[] = {"accept",     "tag",    "rewrite",
                                         "quarantine", "reject", "tempfail"};
-    return names[a];
+    return (size_t)a < SG_NELEM(names) ? names[a] : "?";
 }
 
 /* sg_dkim_outcome_name - outcome word for logs */
@@ -25,7 +25,7 @@ sg_dkim_outcome_name(enum sg_dkim_outcome o)
 {
     static const char *const names[] = {"signed", "not-outgoing", "no-from", "multiple-from",
                                         "no-key", "error",        "not-sent"};
-    return names[o];
+    return (size_t)o < SG_NELEM(names) ? names[o] : "?";
 }
 
 /* analyse_from - exactly one From field with exactly one address */
