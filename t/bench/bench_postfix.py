@@ -39,7 +39,6 @@ for its process and network-namespace helpers only.
 
 import argparse
 import glob
-import json
 import os
 import pwd
 import shutil
@@ -57,11 +56,11 @@ sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "lib")))      # t/l
 
 from sgtest.dkimkeys import generate_key                            # noqa: E402
 from sgtest.netns import NetNs                                      # noqa: E402
-from sgtest.postfix import MAIN_CF_BASE, MASTER_CF_SERVICES         # noqa: E402
+from sgtest.postfix import (MAIN_CF_BASE, MASTER, MASTER_CF_SERVICES,  # noqa: E402
+                            Postfix)
 from sgtest.proc import (HarnessError, Process, become_subreaper,   # noqa: E402
                          reap_orphans, run, tail_file, wait_until)
 
-MASTER = "/usr/lib/postfix/sbin/master"
 HOSTNAME = "bench.sendguard.test"
 SINK_PORT = 2526          # timed batches: smtp-sink keeps nothing
 SAMPLE_PORT = 2527        # samples: smtp-sink writes one file per message
@@ -278,45 +277,32 @@ class Sink:
         self.process.stop(timeout=10)
 
 
-class Postfix:
-    """The throwaway Postfix: one smtpd listener per configuration, each with its own milter."""
+class BenchPostfix(Postfix):
+    """The harness's throwaway Postfix with one smtpd listener per configuration, each
+    with its own milter, and the benchmark's two sinks."""
 
     def __init__(self, netns, workdir, listeners):
         """listeners: [(port, milter address or "")]."""
-        self.netns = netns
-        self.workdir = workdir
+        super().__init__(netns, workdir, "", sink_port=SINK_PORT)
         self.listeners = listeners
-        base = os.path.join(workdir, "postfix")
-        self.config_dir = os.path.join(base, "etc")
-        self.queue_dir = os.path.join(base, "spool")
-        self.data_dir = os.path.join(base, "lib")
-        self.log_path = os.path.join(workdir, "postfix.log")
-        self.process = None
 
-    def write_config(self):
-        """main.cf, master.cf and the queue directories."""
-        for d in (self.config_dir, self.queue_dir):
-            os.makedirs(d, mode=0o755, exist_ok=True)
-        owned_dir(self.data_dir, "postfix")
-        with open(os.path.join(self.config_dir, "main.cf"), "w") as f:
-            f.write(MAIN_CF.format(config_dir=self.config_dir, queue_dir=self.queue_dir,
-                                   data_dir=self.data_dir, hostname=HOSTNAME,
-                                   sink_port=SINK_PORT, sample_port=SAMPLE_PORT,
-                                   sample_domain=SAMPLE_DOMAIN, log_path=self.log_path,
-                                   workdir=self.workdir))
+    def main_cf(self):
+        """main.cf with the sample domain routed to the sample sink."""
+        return MAIN_CF.format(config_dir=self.config_dir, queue_dir=self.queue_dir,
+                              data_dir=self.data_dir, hostname=HOSTNAME, sink_port=SINK_PORT,
+                              sample_port=SAMPLE_PORT, sample_domain=SAMPLE_DOMAIN,
+                              log_path=self.log_path, workdir=self.workdir)
+
+    def master_cf(self):
+        """One smtpd per listener, naming its milter."""
         lines = ["# service type  private unpriv  chroot  wakeup  maxproc command"]
         for port, milter in self.listeners:
             lines.append(f"127.0.0.1:{port} inet n - n - - smtpd -o smtpd_milters={milter}")
-        with open(os.path.join(self.config_dir, "master.cf"), "w") as f:
-            f.write("\n".join(lines) + "\n" + MASTER_CF_SERVICES)
-        run(["postfix", "-c", self.config_dir, "check"], timeout=60)
+        return "\n".join(lines) + "\n" + MASTER_CF_SERVICES
 
     def start(self):
-        """Start master in the foreground in the namespace; wait for every listener."""
-        self.write_config()
-        self.process = Process("postfix master",
-                               self.netns.wrap([MASTER, "-c", self.config_dir, "-d"]),
-                               os.path.join(self.workdir, "postfix-master.out")).start()
+        """Start master; wait until every listener accepts."""
+        super().start()
 
         def ready():
             self.process.check_alive()
@@ -324,28 +310,9 @@ class Postfix:
         wait_until(ready, 30, "Postfix's listeners")
         return self
 
-    def queue_entries(self):
-        """Postfix's queue, one dict per message (postqueue -j)."""
-        out = run(["postqueue", "-c", self.config_dir, "-j"], timeout=30).stdout
-        return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-
     def wait_drained(self, timeout):
-        """Wait until the queue is empty; mail deferred or on hold fails the run at once."""
-        def drained():
-            entries = self.queue_entries()
-            stuck = [e for e in entries if e.get("queue_name") in ("deferred", "hold")]
-            if stuck:
-                reasons = {r.get("delay_reason", "?") for e in stuck
-                           for r in e.get("recipients", [])}
-                raise BenchError(f"{len(stuck)} message(s) stuck in Postfix's queue: "
-                                 + "; ".join(sorted(reasons))[:2000])
-            return not entries
-        wait_until(drained, timeout, "Postfix's queue to drain", interval=0.02)
-
-    def stop(self):
-        """Stop master by its PID (it stops its own children)."""
-        if self.process:
-            self.process.stop(timeout=20)
+        """Wait until the queue is empty (polled often: it ends a timed batch)."""
+        super().wait_drained(timeout, confirmations=3, interval=0.02)
 
 
 # -- the measurement -------------------------------------------------------------------------
@@ -664,7 +631,7 @@ def bench(args, workdir, teardown):
     ]
     listeners = sorted({(c.port, c.milter.postfix_address if c.milter else "")
                         for c in configs})
-    postfix = Postfix(netns, workdir, listeners)
+    postfix = BenchPostfix(netns, workdir, listeners)
     teardown.append(("stop Postfix", postfix.stop))
     postfix.start()
 

@@ -191,20 +191,27 @@ class Postfix:
         self.log_path = os.path.join(workdir, "postfix.log")
         self.process = None
 
+    def main_cf(self):
+        """The text of main.cf (subclasses with other needs override it)."""
+        return MAIN_CF.format(config_dir=self.config_dir, queue_dir=self.queue_dir,
+                              data_dir=self.data_dir, hostname=HOSTNAME,
+                              sink_port=self.sink_port, log_path=self.log_path,
+                              workdir=self.workdir, milter=self.milter_address)
+
+    def master_cf(self):
+        """The text of master.cf: one smtpd on 127.0.0.1:smtp_port and the services."""
+        return MASTER_CF.format(smtp_port=self.smtp_port)
+
     def write_config(self):
         """Write main.cf and master.cf and create the directories Postfix expects."""
         for d in (self.config_dir, self.queue_dir, self.data_dir):
             os.makedirs(d, mode=0o755, exist_ok=True)
         postfix_user = pwd.getpwnam("postfix")
         os.chown(self.data_dir, postfix_user.pw_uid, postfix_user.pw_gid)
-        values = dict(config_dir=self.config_dir, queue_dir=self.queue_dir,
-                      data_dir=self.data_dir, hostname=HOSTNAME, sink_port=self.sink_port,
-                      log_path=self.log_path, workdir=self.workdir, milter=self.milter_address,
-                      smtp_port=self.smtp_port)
         with open(os.path.join(self.config_dir, "main.cf"), "w") as f:
-            f.write(MAIN_CF.format(**values))
+            f.write(self.main_cf())
         with open(os.path.join(self.config_dir, "master.cf"), "w") as f:
-            f.write(MASTER_CF.format(**values))
+            f.write(self.master_cf())
         # `postfix check` creates the queue's subdirectories with the right owners and modes.
         run(["postfix", "-c", self.config_dir, "check"], timeout=60)
 
@@ -231,7 +238,7 @@ class Postfix:
         out = run(["postqueue", "-c", self.config_dir, "-j"], timeout=30).stdout
         return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
 
-    def wait_drained(self, timeout=60, confirmations=3):
+    def wait_drained(self, timeout=60, confirmations=3, interval=0.2):
         """Wait until the queue is empty.  Mail stuck in deferred/hold fails at once, with reasons.
 
         postqueue may miss a message that moves between queue directories while it lists
@@ -255,7 +262,7 @@ class Postfix:
                 empty_seen.append(True)
             return len(empty_seen) >= confirmations
         try:
-            wait_until(drained, timeout, "Postfix's queue to drain", interval=0.2)
+            wait_until(drained, timeout, "Postfix's queue to drain", interval=interval)
         except HarnessError as e:
             raise HarnessError(f"{e}; still queued: {self.queue()}") from None
 
