@@ -18,6 +18,7 @@
 
 #include "html.h"
 
+#include <errno.h>
 #include <gmime/gmime.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -105,8 +107,6 @@ sg_addr_domain(const char *addr)
 
 /* ---- message analysis ---- */
 
-/* Largest message analysed (GByteArray counts in guint); the rest is cut off. */
-#define MAX_MESSAGE ((size_t)1 << 30)
 /* Bytes read from a part's raw content at a time. */
 #define CHUNK 65536
 /* Decoded bytes kept from the start and the end of an attachment. */
@@ -794,12 +794,6 @@ walk(struct analysis *a, GMimeObject *obj, int depth)
         leaf(a, GMIME_PART(obj), depth);
 }
 
-/* Rebuilding the message text: the header fields, an empty line, the body. */
-struct rebuild {
-    GByteArray *ba;
-    bool truncated;
-};
-
 /* add_field - "name:value" CRLF; a line break inside the value stays a folding */
 static void
 add_field(GByteArray *ba, const char *name, const char *value)
@@ -820,18 +814,24 @@ add_field(GByteArray *ba, const char *name, const char *value)
     g_byte_array_append(ba, (const guint8 *)"\r\n", 2);
 }
 
-/* add_body - spool reader: append, up to MAX_MESSAGE */
-static bool
-add_body(const void *data, size_t len, void *arg)
+/* body_stream - the body for GMime without copying a spooled file into memory:
+ * the parser keeps parts as windows on a seekable stream (persistent stream),
+ * so memory stays bounded by spool_memory_limit whatever the message size */
+static GMimeStream *
+body_stream(struct sg_spool *body, char **error_r)
 {
-    struct rebuild *r = arg;
-    size_t room = r->ba->len < MAX_MESSAGE ? MAX_MESSAGE - r->ba->len : 0;
-    if (len > room) {
-        len = room;
-        r->truncated = true;
+    int fd = sg_spool_fd(body);
+    if (fd < 0) {
+        size_t len;
+        const void *mem = sg_spool_memory(body, &len);
+        return g_mime_stream_mem_new_with_buffer(mem, len);
     }
-    g_byte_array_append(r->ba, data, (guint)len);
-    return !r->truncated;
+    int copy = dup(fd);
+    if (copy < 0) {
+        *error_r = sg_xasprintf("cannot read the spooled message: %s", strerror(errno));
+        return NULL;
+    }
+    return g_mime_stream_fs_new_with_bounds(copy, 0, (gint64)sg_spool_size(body));
 }
 
 /* sg_mime_analyse - rebuild, parse, walk */
@@ -841,33 +841,33 @@ sg_mime_analyse(struct sg_msg *msg, struct sg_content **content_r, char **error_
     sg_mime_init();
     *content_r = NULL;
     struct sg_spool *body = sg_msg_body(msg);
-    size_t nfields = sg_msg_header_count(msg), hlen = 2;
+    size_t nfields = sg_msg_header_count(msg);
+    /* The header section is small (message.c bounds it); the body stays where it is. */
+    GByteArray *header = g_byte_array_new();
     for (size_t i = 0; i < nfields; i++)
-        hlen += strlen(sg_msg_header_name(msg, i)) + strlen(sg_msg_header_value(msg, i)) + 8;
-    size_t want = hlen + sg_spool_size(body);
-    struct rebuild r = {g_byte_array_sized_new((guint)(want < MAX_MESSAGE ? want : MAX_MESSAGE)),
-                        false};
-    for (size_t i = 0; i < nfields && r.ba->len < MAX_MESSAGE / 2; i++)
-        add_field(r.ba, sg_msg_header_name(msg, i), sg_msg_header_value(msg, i));
-    g_byte_array_append(r.ba, (const guint8 *)"\r\n", 2);
-    enum sg_rc rc = sg_spool_read(body, add_body, &r, error_r);
-    if (rc != SG_OK) {
-        g_byte_array_free(r.ba, TRUE);
-        return rc;
+        add_field(header, sg_msg_header_name(msg, i), sg_msg_header_value(msg, i));
+    g_byte_array_append(header, (const guint8 *)"\r\n", 2);
+    GMimeStream *bs = body_stream(body, error_r);
+    if (bs == NULL) {
+        g_byte_array_free(header, TRUE);
+        return SG_TEMP;
     }
+    GMimeStream *stream = g_mime_stream_cat_new();
+    GMimeStream *hs = g_mime_stream_mem_new_with_byte_array(header);
+    g_mime_stream_cat_add_source(GMIME_STREAM_CAT(stream), hs);
+    g_mime_stream_cat_add_source(GMIME_STREAM_CAT(stream), bs);
+    g_object_unref(hs);
+    g_object_unref(bs);
 
     struct analysis a = {.c = sg_xcalloc(1, sizeof(*a.c)), .opts = g_mime_parser_options_new()};
     static const char *fallback[] = {"UTF-8", "windows-1252", NULL};
     g_mime_parser_options_set_fallback_charsets(a.opts, fallback);
     g_mime_parser_options_set_warning_callback(a.opts, on_warning, &a);
-    if (r.truncated)
-        malformed(&a, "message larger than %zu MiB; only its start was analysed",
-                  MAX_MESSAGE >> 20);
     if (nfields == 0 && sg_spool_size(body) == 0)
         malformed(&a, "empty message");
 
-    GMimeStream *stream = g_mime_stream_mem_new_with_byte_array(r.ba);
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    g_mime_parser_set_persist_stream(parser, TRUE);
     GMimeMessage *m = g_mime_parser_construct_message(parser, a.opts);
     g_object_unref(parser);
     g_object_unref(stream);

@@ -152,6 +152,21 @@ sg_spool_on_disk(const struct sg_spool *s)
     return s->fd >= 0;
 }
 
+/* sg_spool_fd - the file, once on disk */
+int
+sg_spool_fd(const struct sg_spool *s)
+{
+    return s->fd;
+}
+
+/* sg_spool_memory - the bytes, while in memory */
+const void *
+sg_spool_memory(const struct sg_spool *s, size_t *len_r)
+{
+    *len_r = s->mem_len;
+    return s->fd < 0 ? (const void *)(s->mem ? s->mem : (unsigned char *)"") : NULL;
+}
+
 /* sg_spool_read - replay the content to fn */
 enum sg_rc
 sg_spool_read(struct sg_spool *s, sg_spool_read_fn *fn, void *arg, char **error_r)

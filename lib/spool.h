@@ -30,6 +30,13 @@ size_t sg_spool_size(const struct sg_spool *spool);
 /* sg_spool_on_disk - has the spool moved to a file? */
 bool sg_spool_on_disk(const struct sg_spool *spool);
 
+/* sg_spool_fd - the spool file's descriptor once on disk (borrowed; read it
+ * with pread, or dup it: the spool itself never relies on the file offset), else -1 */
+int sg_spool_fd(const struct sg_spool *spool);
+
+/* sg_spool_memory - the content while in memory (borrowed), else NULL */
+const void *sg_spool_memory(const struct sg_spool *spool, size_t *len_r);
+
 /* sg_spool_read_fn - receives the content in order, chunk by chunk; false stops */
 typedef bool sg_spool_read_fn(const void *data, size_t len, void *arg);
 
