@@ -1,0 +1,133 @@
+/*
+ * store.h - the persistent store: quarantined messages (metadata, the
+ * verdict as JSON and the exact raw bytes) and one verdict row per message
+ * seen, for statistics.  Callers see an opaque handle; inside, a struct of
+ * operations picks the backend (SQLite now, in store_sqlite.c; PostgreSQL
+ * can be added as another set of operations without touching callers).
+ *
+ * Threads: every call on one handle is serialised by a mutex in the handle,
+ * so a handle may be shared; for parallel writers give each thread its own
+ * handle on the same database (the backend waits up to 5 s for a lock
+ * before it gives up with SG_TEMP).
+ *
+ * Errors: every fallible call returns enum sg_rc and, unless SG_OK, a
+ * message in *error_r (caller frees) that names the database and what
+ * failed.  SG_TEMP: locked, disk full, I/O error (tempfail, the MTA keeps
+ * the mail); SG_PERM: unknown id, bad argument, a database newer than this
+ * code; SG_INTERNAL: corruption or misuse.
+ */
+#ifndef SG_STORE_H
+#define SG_STORE_H
+
+#include "common.h"
+
+struct sg_store; /* opaque */
+
+/* One quarantined message, as stored.  All strings may be NULL (stored as
+ * NULL) except state; a returned one is owned by it (sg_quarantined_free). */
+struct sg_quarantined {
+    long long id;   /* assigned by put */
+    long long time; /* seconds since the epoch */
+    char *queue_id;
+    char *client_addr;
+    char *env_from; /* "" for the null sender */
+    char **rcpts;
+    size_t nrcpts;
+    char *from_header;
+    char *subject;
+    double score;
+    char *reason;       /* id of the heaviest rule hit */
+    char *verdict_json; /* sg_json_verdict() */
+    char *state;        /* "held" | "released" | "deleted"; NULL on put means "held" */
+    unsigned char *raw; /* only filled by get, NULL in list results */
+    size_t raw_len;
+};
+
+/* What sg_store_quarantine_list returns; a NULL or 0 field does not filter. */
+struct sg_store_filter {
+    const char *sender;    /* substring of env_from or from_header, ASCII case-insensitive */
+    const char *recipient; /* substring of any recipient, ASCII case-insensitive */
+    const char *reason;    /* exact top rule id */
+    const char *state;     /* exact state */
+    long long since;       /* only messages with time >= since (now - max age) */
+    size_t limit;          /* at most this many, newest first */
+};
+
+/* One count in the statistics. */
+struct sg_store_count {
+    char *name; /* action or rule id */
+    unsigned long long n;
+};
+
+#define SG_STORE_STATS_TOP 10
+
+/* Verdict statistics since a time; free with sg_store_stats_clear. */
+struct sg_store_stats {
+    unsigned long long total;       /* verdict rows */
+    struct sg_store_count *actions; /* every action seen, most frequent first */
+    size_t nactions;
+    struct sg_store_count *rules; /* top SG_STORE_STATS_TOP rules, most frequent first */
+    size_t nrules;
+};
+
+/* sg_store_open - open the SQLite database at path, creating it (mode 0640,
+ * whatever the umask) when missing, and bring its schema up to date.  The
+ * directory must exist and is not changed.  A database with a newer schema
+ * than this code knows is refused (SG_PERM). */
+enum sg_rc sg_store_open(const char *path, struct sg_store **store_r, char **error_r);
+
+/* sg_store_close - close and free; NULL-safe, sets *store to NULL */
+void sg_store_close(struct sg_store **store);
+
+/* sg_store_path - the database the handle was opened on (borrowed) */
+const char *sg_store_path(const struct sg_store *store);
+
+/* sg_store_quarantine_put - store q (q->id is ignored) and return its new id
+ * in *id_r (may be NULL).  Durable on SG_OK: the transaction is committed
+ * with synchronous=FULL. */
+enum sg_rc sg_store_quarantine_put(struct sg_store *store, const struct sg_quarantined *q,
+                                   long long *id_r, char **error_r);
+
+/* sg_store_quarantine_get - one message with its raw bytes (caller frees
+ * with sg_quarantined_free); SG_PERM "no quarantined message N" when unknown */
+enum sg_rc sg_store_quarantine_get(struct sg_store *store, long long id,
+                                   struct sg_quarantined **q_r, char **error_r);
+
+/* sg_store_quarantine_list - the messages matching f (may be NULL), newest
+ * first, without raw bytes (caller frees with sg_quarantined_list_free) */
+enum sg_rc sg_store_quarantine_list(struct sg_store *store, const struct sg_store_filter *f,
+                                    struct sg_quarantined ***list_r, size_t *n_r, char **error_r);
+
+/* sg_store_quarantine_set_state - "held", "released" or "deleted"; SG_PERM
+ * for an unknown id or state */
+enum sg_rc sg_store_quarantine_set_state(struct sg_store *store, long long id, const char *state,
+                                         char **error_r);
+
+/* sg_store_quarantine_delete - remove a message for good; SG_PERM when unknown */
+enum sg_rc sg_store_quarantine_delete(struct sg_store *store, long long id, char **error_r);
+
+/* sg_store_purge - remove quarantined messages (any state) and verdict rows
+ * with time < older_than; the numbers removed go to the counters (may be NULL) */
+enum sg_rc sg_store_purge(struct sg_store *store, long long older_than, size_t *nquarantined_r,
+                          size_t *nverdicts_r, char **error_r);
+
+/* sg_store_verdict_put - one row per message seen (queue_id and top_rule may be NULL) */
+enum sg_rc sg_store_verdict_put(struct sg_store *store, long long time, const char *queue_id,
+                                const char *action, double score, const char *top_rule,
+                                char **error_r);
+
+/* sg_store_stats - counts per action and per top rule of the verdict rows
+ * with time >= since; fills *s (free with sg_store_stats_clear) */
+enum sg_rc sg_store_stats(struct sg_store *store, long long since, struct sg_store_stats *s,
+                          char **error_r);
+
+/* sg_store_stats_clear - free what s holds and zero it */
+void sg_store_stats_clear(struct sg_store_stats *s);
+
+/* sg_quarantined_free - NULL-safe, sets *q to NULL */
+void sg_quarantined_free(struct sg_quarantined **q);
+
+/* sg_quarantined_list_free - free a list and its n entries; NULL-safe, sets *list to NULL */
+void sg_quarantined_list_free(struct sg_quarantined ***list, size_t n);
+
+#endif
