@@ -96,6 +96,17 @@ sg_xasprintf(const char *fmt, ...)
     return s;
 }
 
+/* sg_strv_free - free each string, then the array */
+void
+sg_strv_free(char **list)
+{
+    if (list == NULL)
+        return;
+    for (char **p = list; *p; p++)
+        free(*p);
+    free(list);
+}
+
 /* sg_strlcpy - bounded copy, always terminated */
 size_t
 sg_strlcpy(char *dst, const char *src, size_t size)

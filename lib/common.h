@@ -29,6 +29,9 @@ char *sg_xstrndup(const char *s, size_t n);
 /* sg_xasprintf - printf into a new string, caller frees */
 char *sg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* sg_strv_free - free a NULL-terminated array of strings and the array (NULL-safe) */
+void sg_strv_free(char **list);
+
 /* sg_strlcpy - copy with truncation, always NUL-terminated; returns strlen(src) */
 size_t sg_strlcpy(char *dst, const char *src, size_t size);
 

@@ -496,17 +496,6 @@ copy_list(cfg_t *cfg, const char *name, size_t *n_r)
     return out;
 }
 
-/* free_list - free a NULL-terminated string array */
-static void
-free_list(char **list)
-{
-    if (list == NULL)
-        return;
-    for (char **p = list; *p; p++)
-        free(*p);
-    free(list);
-}
-
 /* build - copy a parsed and validated tree into struct sg_config */
 static struct sg_config *
 build(cfg_t *cfg, const char *path)
@@ -683,9 +672,9 @@ sg_config_free(struct sg_config **cp)
     free(c->state_directory);
     free(c->spool_directory);
     sg_cidr_list_free(&c->internal_hosts);
-    free_list(c->originating_daemons);
-    free_list(c->sign_headers);
-    free_list(c->oversign_headers);
+    sg_strv_free(c->originating_daemons);
+    sg_strv_free(c->sign_headers);
+    sg_strv_free(c->oversign_headers);
     free(c->key_directory);
     free(c->rules_file);
     free(c->tag_header);

@@ -29,17 +29,6 @@ struct sg_rules {
     struct sg_matcher *matcher;
 };
 
-/* free_strings - free a NULL-terminated array of strings */
-static void
-free_strings(char **list)
-{
-    if (list == NULL)
-        return;
-    for (char **p = list; *p; p++)
-        free(*p);
-    free(list);
-}
-
 /* sg_rules_spec_free - free a spec */
 void
 sg_rules_spec_free(struct sg_rules_spec **sp)
@@ -51,7 +40,7 @@ sg_rules_spec_free(struct sg_rules_spec **sp)
         free(s->lists[i].id);
         free(s->lists[i].explain);
         free(s->lists[i].lang);
-        free_strings(s->lists[i].terms);
+        sg_strv_free(s->lists[i].terms);
     }
     free(s->lists);
     for (size_t i = 0; i < s->nrules; i++) {
@@ -62,12 +51,12 @@ sg_rules_spec_free(struct sg_rules_spec **sp)
     for (size_t i = 0; i < s->ncombos; i++) {
         free(s->combos[i].id);
         free(s->combos[i].explain);
-        free_strings(s->combos[i].all);
+        sg_strv_free(s->combos[i].all);
     }
     free(s->combos);
-    free_strings(s->shorteners);
-    free_strings(s->risky_extensions);
-    free_strings(s->macro_extensions);
+    sg_strv_free(s->shorteners);
+    sg_strv_free(s->risky_extensions);
+    sg_strv_free(s->macro_extensions);
     free(s->path);
     free(s);
     *sp = NULL;

@@ -211,18 +211,27 @@ shown_host(const char *text)
     return NULL;
 }
 
-/* is_ip_literal - IPv4 dotted quad (also shortened forms like 0x7f.1) or IPv6 */
+/* is_ip_literal - an IPv6 or IPv4 address, including the forms browsers also
+ * accept for IPv4: one to four labels, each decimal or 0x-hexadecimal
+ * ("3325256711", "0xc6.0x33.100.7") */
 static bool
 is_ip_literal(const char *host)
 {
     unsigned char buf[16];
     if (inet_pton(AF_INET6, host, buf) == 1 || inet_pton(AF_INET, host, buf) == 1)
         return true;
-    /* Browsers also accept decimal or hex forms: any all-digit/hex host with no letters-TLD. */
-    bool digits = *host != '\0';
-    for (const char *p = host; *p; p++)
-        digits = digits && (isdigit((unsigned char)*p) || *p == '.' || *p == 'x');
-    return digits;
+    int labels = 0;
+    for (const char *p = host; *p;) {
+        bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+        const char *q = hex ? p + 2 : p;
+        const char *start = q;
+        while (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q))
+            q++;
+        if (q == start || (*q != '.' && *q != '\0') || ++labels > 4)
+            return false;
+        p = *q == '.' ? q + 1 : q;
+    }
+    return labels > 0;
 }
 
 /* in_list - case-insensitive membership */

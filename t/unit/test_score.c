@@ -314,6 +314,8 @@ test_near_misses(void **state)
         {"link_mismatch", "factuur-2026-0108.pdf", "https://files.example/f.pdf", NULL},
         {"link_mismatch", "Klik hier", "https://evil.example/", NULL},
         {"ip_link", "x", "https://bakkerij.nl/v1.2.3", NULL},
+        {"ip_link", "x", "http://x/", NULL},
+        {"ip_link", "x", "http://2024.example/", NULL},
         /* a trailing dot or space does not hide an extension; an ordinary name is fine */
         {"risky_attachment", NULL, NULL, "factuur.pdf"},
         {"double_extension", NULL, NULL, "setup.v2.exe"},
@@ -332,6 +334,20 @@ test_near_misses(void **state)
         sg_score_clear(&s);
         sg_content_free(&c);
     }
+    /* Numeric hosts in the forms browsers accept are bare IPs too. */
+    static const char *const numeric[] = {"http://3325256711/", "http://0xc6.0x33.100.7/x",
+                                          "http://[2001:db8::1]/"};
+    for (size_t i = 0; i < SG_NELEM(numeric); i++) {
+        struct sg_content *n = ordinary();
+        add_link(n, "Betaal", numeric[i]);
+        struct sg_score ns;
+        sg_score_content(rules, n, NOW, &ns);
+        if (find(&ns, "ip_link", NULL) == NULL)
+            fail_msg("%s is not taken for an IP address", numeric[i]);
+        sg_score_clear(&ns);
+        sg_content_free(&n);
+    }
+
     /* "factuur.pdf.exe. " is still an executable (Windows drops trailing dots and spaces). */
     struct sg_content *c = ordinary();
     add_attachment(c, "factuur.pdf.exe. ", "application/octet-stream", false);
