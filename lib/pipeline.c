@@ -23,8 +23,8 @@ sg_action_name(enum sg_action a)
 const char *
 sg_dkim_outcome_name(enum sg_dkim_outcome o)
 {
-    static const char *const names[] = {"signed", "not-outgoing", "no-from", "multiple-from",
-                                        "no-key", "error",        "not-sent"};
+    static const char *const names[] = {"signed", "not-outgoing", "no-from",  "multiple-from",
+                                        "no-key", "error",        "not-sent", "pending"};
     return (size_t)o < SG_NELEM(names) ? names[o] : "?";
 }
 
@@ -134,7 +134,7 @@ sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rules, s
 {
     memset(v, 0, sizeof(*v));
     v->origin = origin;
-    v->dkim = SG_DKIM_SIGNED; /* until analysis says otherwise */
+    v->dkim = SG_DKIM_PENDING; /* signable, unless analysis says otherwise */
     analyse_from(msg, v);
     if (origin == SG_ORIGIN_INBOUND) {
         v->dkim = SG_DKIM_NOT_OUTGOING;
@@ -157,7 +157,7 @@ sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin
     /* What leaves is signed; quarantine is not enforced yet, so that mail leaves too. */
     bool leaves = v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_TAG ||
                   v->action == SG_ACTION_QUARANTINE;
-    if (v->dkim != SG_DKIM_SIGNED) /* not signable, or not outgoing */
+    if (v->dkim != SG_DKIM_PENDING) /* not signable, or not outgoing */
         return;
     if (!leaves) {
         v->dkim = SG_DKIM_NOT_SENT;

@@ -34,6 +34,7 @@ enum sg_dkim_outcome {
     SG_DKIM_NO_KEY,
     SG_DKIM_ERROR,
     SG_DKIM_NOT_SENT, /* rejected: nothing leaves, so nothing is signed */
+    SG_DKIM_PENDING,  /* analysed, not signed yet (what sg_pipeline_analyse leaves) */
 };
 
 struct sg_verdict {
@@ -82,7 +83,7 @@ char *sg_verdict_tag_value(const struct sg_verdict *v);
 const char *sg_action_name(enum sg_action action);
 
 /* sg_dkim_outcome_name - "signed", "not-outgoing", "no-from", "multiple-from", "no-key",
- * "error", "not-sent" */
+ * "error", "not-sent", "pending" */
 const char *sg_dkim_outcome_name(enum sg_dkim_outcome outcome);
 
 /* sg_verdict_log_line - the key=value part of the per-message log line
