@@ -58,16 +58,19 @@ sg_store_path(const struct sg_store *store)
 /* sg_store_quarantine_put - check the state, then store */
 enum sg_rc
 sg_store_quarantine_put(struct sg_store *store, const struct sg_quarantined *q, long long *id_r,
-                        char **error_r)
+                        bool *duplicate_r, char **error_r)
 {
+    bool duplicate = false;
     if (q->state != NULL && !valid_state(q->state)) {
         *error_r =
             sg_xasprintf("%s: cannot quarantine: unknown state \"%s\"", store->path, q->state);
         return SG_PERM;
     }
     pthread_mutex_lock(&store->lock);
-    enum sg_rc rc = store->ops->quarantine_put(store, q, id_r, error_r);
+    enum sg_rc rc = store->ops->quarantine_put(store, q, id_r, &duplicate, error_r);
     pthread_mutex_unlock(&store->lock);
+    if (duplicate_r != NULL)
+        *duplicate_r = rc == SG_OK && duplicate;
     return rc;
 }
 
@@ -152,6 +155,46 @@ sg_store_verdict_put(struct sg_store *store, long long time, const char *queue_i
     return rc;
 }
 
+/* sg_store_release_begin - check the token, then dispatch */
+enum sg_rc
+sg_store_release_begin(struct sg_store *store, long long id, const char *token, long long now,
+                       long long expires, char **error_r)
+{
+    if (token == NULL || token[0] == '\0') {
+        *error_r = sg_xasprintf("%s: cannot release: empty token", store->path);
+        return SG_PERM;
+    }
+    pthread_mutex_lock(&store->lock);
+    enum sg_rc rc = store->ops->release_begin(store, id, token, now, expires, error_r);
+    pthread_mutex_unlock(&store->lock);
+    return rc;
+}
+
+/* sg_store_release_take - dispatch */
+enum sg_rc
+sg_store_release_take(struct sg_store *store, const char *token, long long now, long long *id_r,
+                      char **error_r)
+{
+    pthread_mutex_lock(&store->lock);
+    enum sg_rc rc = store->ops->release_take(store, token, now, id_r, error_r);
+    pthread_mutex_unlock(&store->lock);
+    return rc;
+}
+
+/* sg_store_release_end - dispatch */
+enum sg_rc
+sg_store_release_end(struct sg_store *store, long long id, const char *token, bool delivered,
+                     bool *unused_r, char **error_r)
+{
+    bool unused = false;
+    pthread_mutex_lock(&store->lock);
+    enum sg_rc rc = store->ops->release_end(store, id, token, delivered, &unused, error_r);
+    pthread_mutex_unlock(&store->lock);
+    if (unused_r != NULL)
+        *unused_r = unused;
+    return rc;
+}
+
 /* sg_store_stats - dispatch into a zeroed *s */
 enum sg_rc
 sg_store_stats(struct sg_store *store, long long since, struct sg_store_stats *s, char **error_r)
@@ -196,6 +239,7 @@ sg_quarantined_free(struct sg_quarantined **qp)
     free(q->reason);
     free(q->verdict_json);
     free(q->state);
+    free(q->fingerprint);
     free(q->raw);
     free(q);
     *qp = NULL;

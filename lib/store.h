@@ -39,6 +39,7 @@ struct sg_quarantined {
     char *reason;       /* id of the heaviest rule hit */
     char *verdict_json; /* sg_json_verdict() */
     char *state;        /* "held" | "released" | "deleted"; NULL on put means "held" */
+    char *fingerprint;  /* identifies the message across MTA retries (NULL: none) */
     unsigned char *raw; /* only filled by get, NULL in list results */
     size_t raw_len;
 };
@@ -61,6 +62,10 @@ struct sg_store_count {
 
 #define SG_STORE_STATS_TOP 10
 
+/* A put whose fingerprint matches a message held less than this many
+ * seconds ago returns that message instead of storing a second copy. */
+#define SG_STORE_DUPLICATE_WINDOW (24 * 3600)
+
 /* Verdict statistics since a time; free with sg_store_stats_clear. */
 struct sg_store_stats {
     unsigned long long total;       /* verdict rows */
@@ -70,11 +75,12 @@ struct sg_store_stats {
     size_t nrules;
 };
 
-/* sg_store_open - open the SQLite database at path, creating it (mode 0640,
- * whatever the umask) when missing, and bring its schema up to date.  The
- * directory must exist and is not changed.  A database with a newer schema
- * than this code knows is refused (SG_PERM). */
-enum sg_rc sg_store_open(const char *path, struct sg_store **store_r, char **error_r);
+/* sg_store_open - open the SQLite database at path, creating it (mode 0660,
+ * whatever the umask) when missing unless must_exist, and bring its schema
+ * up to date.  The directory must exist and is not changed.  A database with
+ * a newer schema than this code knows is refused (SG_PERM). */
+enum sg_rc sg_store_open(const char *path, bool must_exist, struct sg_store **store_r,
+                         char **error_r);
 
 /* sg_store_close - close and free; NULL-safe, sets *store to NULL */
 void sg_store_close(struct sg_store **store);
@@ -84,9 +90,11 @@ const char *sg_store_path(const struct sg_store *store);
 
 /* sg_store_quarantine_put - store q (q->id is ignored) and return its new id
  * in *id_r (may be NULL).  Durable on SG_OK: the transaction is committed
- * with synchronous=FULL. */
+ * with synchronous=FULL.  When q->fingerprint matches a message still held
+ * and stored within SG_STORE_DUPLICATE_WINDOW of q->time, nothing is stored,
+ * *id_r is that message's id and *duplicate_r (may be NULL) is set. */
 enum sg_rc sg_store_quarantine_put(struct sg_store *store, const struct sg_quarantined *q,
-                                   long long *id_r, char **error_r);
+                                   long long *id_r, bool *duplicate_r, char **error_r);
 
 /* sg_store_quarantine_get - one message with its raw bytes (caller frees
  * with sg_quarantined_free); SG_PERM "no quarantined message N" when unknown */
@@ -115,6 +123,30 @@ enum sg_rc sg_store_purge(struct sg_store *store, long long older_than, size_t *
 enum sg_rc sg_store_verdict_put(struct sg_store *store, long long time, const char *queue_id,
                                 const char *action, double score, const char *top_rule,
                                 char **error_r);
+
+/* Releasing a quarantined message: sendguardctl calls begin (a fresh
+ * random token, valid until expires), re-injects the message with the token
+ * in a header, then end.  The milter, seeing the header, calls take: the
+ * token is consumed and the message marked released in one transaction, so
+ * a replayed or forged token finds nothing. */
+
+/* sg_store_release_begin - attach token to message id; SG_PERM when the
+ * message is unknown, not held, or has a live token already (a release in
+ * progress) */
+enum sg_rc sg_store_release_begin(struct sg_store *store, long long id, const char *token,
+                                  long long now, long long expires, char **error_r);
+
+/* sg_store_release_take - consume a token that has not expired at now,
+ * mark its message released and return its id; SG_PERM when unknown, used
+ * or expired */
+enum sg_rc sg_store_release_take(struct sg_store *store, const char *token, long long now,
+                                 long long *id_r, char **error_r);
+
+/* sg_store_release_end - after the re-injection: remove the token if it is
+ * still there (*unused_r: the message did not pass the milter) and leave the
+ * message released (delivered) or held (the MTA refused it) */
+enum sg_rc sg_store_release_end(struct sg_store *store, long long id, const char *token,
+                                bool delivered, bool *unused_r, char **error_r);
 
 /* sg_store_stats - counts per action and per top rule of the verdict rows
  * with time >= since; fills *s (free with sg_store_stats_clear) */

@@ -13,7 +13,7 @@
 struct sg_store_ops {
     void (*close)(struct sg_store *store);
     enum sg_rc (*quarantine_put)(struct sg_store *store, const struct sg_quarantined *q,
-                                 long long *id_r, char **error_r);
+                                 long long *id_r, bool *duplicate_r, char **error_r);
     enum sg_rc (*quarantine_get)(struct sg_store *store, long long id, struct sg_quarantined **q_r,
                                  char **error_r);
     enum sg_rc (*quarantine_list)(struct sg_store *store, const struct sg_store_filter *f,
@@ -26,6 +26,12 @@ struct sg_store_ops {
     enum sg_rc (*verdict_put)(struct sg_store *store, long long time, const char *queue_id,
                               const char *action, double score, const char *top_rule,
                               char **error_r);
+    enum sg_rc (*release_begin)(struct sg_store *store, long long id, const char *token,
+                                long long now, long long expires, char **error_r);
+    enum sg_rc (*release_take)(struct sg_store *store, const char *token, long long now,
+                               long long *id_r, char **error_r);
+    enum sg_rc (*release_end)(struct sg_store *store, long long id, const char *token,
+                              bool delivered, bool *unused_r, char **error_r);
     enum sg_rc (*stats)(struct sg_store *store, long long since, struct sg_store_stats *s,
                         char **error_r);
 };

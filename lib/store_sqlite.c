@@ -50,6 +50,16 @@ static const char *const sg_store_migrations[] = {
     " time INTEGER NOT NULL, queue_id TEXT, action TEXT NOT NULL,"
     " score REAL NOT NULL, top_rule TEXT);"
     "CREATE INDEX verdict_time ON verdict(time);",
+    /* 2: one-time release tokens; a fingerprint to recognise a message
+     * stored again after the MTA retried it (the daemon died between
+     * commit and reply) */
+    "CREATE TABLE release_token ("
+    " token TEXT PRIMARY KEY,"
+    " quarantine_id INTEGER NOT NULL REFERENCES quarantine(id) ON DELETE CASCADE,"
+    " expires INTEGER NOT NULL);"
+    "CREATE INDEX release_token_qid ON release_token(quarantine_id);"
+    "ALTER TABLE quarantine ADD COLUMN fingerprint TEXT;"
+    "CREATE INDEX quarantine_fingerprint ON quarantine(fingerprint);",
 };
 
 #define SG_STORE_SCHEMA ((int)SG_NELEM(sg_store_migrations))
@@ -221,11 +231,13 @@ out:
     return rc;
 }
 
-/* create_file - create path with mode 0640 whatever the umask, unless it exists */
+/* create_file - create path with mode 0660 whatever the umask, unless it
+ * exists: the daemon's user and the admin group (the directory's group,
+ * inherited through its set-group-id bit) may read and change it */
 static enum sg_rc
 create_file(const char *path, char **error_r)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0660);
     if (fd < 0) {
         if (errno == EEXIST)
             return SG_OK;
@@ -233,8 +245,8 @@ create_file(const char *path, char **error_r)
         return SG_TEMP;
     }
     /* The umask may have taken group read away; SQLite gives -wal and -shm this mode. */
-    if (fchmod(fd, 0640) < 0) {
-        *error_r = sg_xasprintf("%s: cannot set mode 0640: %s", path, strerror(errno));
+    if (fchmod(fd, 0660) < 0) {
+        *error_r = sg_xasprintf("%s: cannot set mode 0660: %s", path, strerror(errno));
         close(fd);
         unlink(path);
         return SG_TEMP;
@@ -276,12 +288,12 @@ set_wal(struct sqlite_store *s, char **error_r)
 
 static const struct sg_store_ops sqlite_ops;
 
-/* sg_store_open - create if missing, configure, migrate */
+/* sg_store_open - create if missing (unless must_exist), configure, migrate */
 enum sg_rc
-sg_store_open(const char *path, struct sg_store **store_r, char **error_r)
+sg_store_open(const char *path, bool must_exist, struct sg_store **store_r, char **error_r)
 {
     *store_r = NULL;
-    enum sg_rc rc = create_file(path, error_r);
+    enum sg_rc rc = must_exist ? SG_OK : create_file(path, error_r);
     if (rc != SG_OK)
         return rc;
     struct sqlite_store *s = sg_xcalloc(1, sizeof(*s));
@@ -329,18 +341,39 @@ sqlite_close(struct sg_store *store)
 /* sqlite_quarantine_put - the message, its recipients and raw bytes in one transaction */
 static enum sg_rc
 sqlite_quarantine_put(struct sg_store *store, const struct sg_quarantined *q, long long *id_r,
-                      char **error_r)
+                      bool *duplicate_r, char **error_r)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     const char *what = "quarantine message";
     sqlite3_stmt *st = NULL;
+    *duplicate_r = false;
     enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", what, error_r);
     if (rc != SG_OK)
         return rc;
+    if (q->fingerprint != NULL) {
+        rc = prepare(s,
+                     "SELECT id FROM quarantine WHERE fingerprint = ?1 AND state = 'held'"
+                     " AND time >= ?2 ORDER BY id LIMIT 1",
+                     what, &st, error_r);
+        if (rc != SG_OK)
+            goto out;
+        bind_text(st, 1, q->fingerprint);
+        sqlite3_bind_int64(st, 2, q->time - SG_STORE_DUPLICATE_WINDOW);
+        int code = sqlite3_step(st);
+        if (code == SQLITE_ROW) {
+            *duplicate_r = true;
+            if (id_r != NULL)
+                *id_r = sqlite3_column_int64(st, 0);
+        } else if (code != SQLITE_DONE)
+            rc = db_fail(s, code, what, error_r);
+        sqlite3_finalize(st);
+        if (rc != SG_OK || *duplicate_r)
+            goto out;
+    }
     rc = prepare(s,
                  "INSERT INTO quarantine (time, queue_id, client_addr, env_from, from_header,"
-                 " subject, score, reason, verdict_json, state)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 " subject, score, reason, verdict_json, state, fingerprint)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                  what, &st, error_r);
     if (rc != SG_OK)
         goto out;
@@ -354,6 +387,7 @@ sqlite_quarantine_put(struct sg_store *store, const struct sg_quarantined *q, lo
     bind_text(st, 8, q->reason);
     bind_text(st, 9, q->verdict_json);
     bind_text(st, 10, q->state ? q->state : "held");
+    bind_text(st, 11, q->fingerprint);
     rc = step_done(s, st, what, error_r);
     if (rc != SG_OK)
         goto out;
@@ -393,15 +427,15 @@ sqlite_quarantine_put(struct sg_store *store, const struct sg_quarantined *q, lo
     if (rc == SG_OK && id_r != NULL)
         *id_r = id;
 out:
-    if (rc != SG_OK)
-        rollback(s);
+    if (rc != SG_OK || *duplicate_r)
+        rollback(s); /* a duplicate changed nothing */
     return rc;
 }
 
 /* The columns of a quarantine row, in the order row_fill reads them. */
 #define SG_QUARANTINE_COLUMNS                                                                      \
     "q.id, q.time, q.queue_id, q.client_addr, q.env_from, q.from_header, q.subject, q.score,"      \
-    " q.reason, q.verdict_json, q.state"
+    " q.reason, q.verdict_json, q.state, q.fingerprint"
 
 /* row_fill - a new message from a row of SG_QUARANTINE_COLUMNS */
 static struct sg_quarantined *
@@ -419,6 +453,7 @@ row_fill(sqlite3_stmt *st)
     q->reason = column_text(st, 8);
     q->verdict_json = column_text(st, 9);
     q->state = column_text(st, 10);
+    q->fingerprint = column_text(st, 11);
     return q;
 }
 
@@ -668,7 +703,11 @@ sqlite_purge(struct sg_store *store, long long older_than, size_t *nq_r, size_t 
     return rc;
 }
 
-/* sqlite_verdict_put - one row, committed on its own */
+/* sqlite_verdict_put - one row, committed on its own.  Statistics do not
+ * need an fsync per message: the row is committed with synchronous=NORMAL
+ * (in WAL mode: consistent, and on disk at the next FULL commit or
+ * checkpoint; a power cut may lose the last rows, never a quarantined
+ * message, whose commit syncs the WAL including these rows). */
 static enum sg_rc
 sqlite_verdict_put(struct sg_store *store, long long time, const char *queue_id, const char *action,
                    double score, const char *top_rule, char **error_r)
@@ -676,18 +715,167 @@ sqlite_verdict_put(struct sg_store *store, long long time, const char *queue_id,
     struct sqlite_store *s = (struct sqlite_store *)store;
     const char *what = "record verdict";
     sqlite3_stmt *st = NULL;
-    enum sg_rc rc = prepare(s,
-                            "INSERT INTO verdict (time, queue_id, action, score, top_rule)"
-                            " VALUES (?1, ?2, ?3, ?4, ?5)",
-                            what, &st, error_r);
+    enum sg_rc rc = run_script(s, "PRAGMA synchronous = NORMAL", what, error_r);
     if (rc != SG_OK)
         return rc;
-    sqlite3_bind_int64(st, 1, time);
-    bind_text(st, 2, queue_id);
-    bind_text(st, 3, action);
-    sqlite3_bind_double(st, 4, score);
-    bind_text(st, 5, top_rule);
-    return step_done(s, st, what, error_r);
+    rc = prepare(s,
+                 "INSERT INTO verdict (time, queue_id, action, score, top_rule)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5)",
+                 what, &st, error_r);
+    if (rc == SG_OK) {
+        sqlite3_bind_int64(st, 1, time);
+        bind_text(st, 2, queue_id);
+        bind_text(st, 3, action);
+        sqlite3_bind_double(st, 4, score);
+        bind_text(st, 5, top_rule);
+        rc = step_done(s, st, what, error_r);
+    }
+    char *ignored = NULL;
+    if (run_script(s, "PRAGMA synchronous = FULL", what, &ignored) != SG_OK) {
+        /* Cannot happen outside a transaction; never leave the handle at NORMAL. */
+        free(ignored);
+        abort();
+    }
+    return rc;
+}
+
+/* sqlite_release_begin - a token for a held message without a live one */
+static enum sg_rc
+sqlite_release_begin(struct sg_store *store, long long id, const char *token, long long now,
+                     long long expires, char **error_r)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    char *what = sg_xasprintf("start releasing quarantined message %lld", id);
+    sqlite3_stmt *st = NULL;
+    enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", what, error_r);
+    if (rc != SG_OK)
+        goto out;
+    rc = prepare(s,
+                 "SELECT q.state, (SELECT max(expires) FROM release_token t"
+                 " WHERE t.quarantine_id = q.id AND t.expires >= ?2)"
+                 " FROM quarantine q WHERE q.id = ?1",
+                 what, &st, error_r);
+    if (rc != SG_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    int code = sqlite3_step(st);
+    if (code == SQLITE_DONE) {
+        *error_r = sg_xasprintf("%s: no quarantined message %lld", s->base.path, id);
+        rc = SG_PERM;
+    } else if (code != SQLITE_ROW) {
+        rc = db_fail(s, code, what, error_r);
+    } else if (strcmp((const char *)sqlite3_column_text(st, 0), "held") != 0) {
+        *error_r = sg_xasprintf("quarantined message %lld was already %s", id,
+                                (const char *)sqlite3_column_text(st, 0));
+        rc = SG_PERM;
+    } else if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+        *error_r = sg_xasprintf("quarantined message %lld is being released by another "
+                                "sendguardctl (its token is valid for %lld more seconds)",
+                                id, (long long)sqlite3_column_int64(st, 1) - now);
+        rc = SG_PERM;
+    }
+    sqlite3_finalize(st);
+    if (rc != SG_OK)
+        goto out;
+    rc = prepare(s, "DELETE FROM release_token WHERE quarantine_id = ?1", what, &st, error_r);
+    if (rc == SG_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        rc = step_done(s, st, what, error_r);
+    }
+    if (rc == SG_OK)
+        rc = prepare(s,
+                     "INSERT INTO release_token (token, quarantine_id, expires) VALUES (?1, ?2, ?3)",
+                     what, &st, error_r);
+    if (rc == SG_OK) {
+        bind_text(st, 1, token);
+        sqlite3_bind_int64(st, 2, id);
+        sqlite3_bind_int64(st, 3, expires);
+        rc = step_done(s, st, what, error_r);
+    }
+    if (rc == SG_OK)
+        rc = run_script(s, "COMMIT", what, error_r);
+out:
+    if (rc != SG_OK)
+        rollback(s);
+    free(what);
+    return rc;
+}
+
+/* sqlite_release_take - consume a live token and mark its message released */
+static enum sg_rc
+sqlite_release_take(struct sg_store *store, const char *token, long long now, long long *id_r,
+                    char **error_r)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    const char *what = "check a release token";
+    sqlite3_stmt *st = NULL;
+    long long id = 0;
+    enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", what, error_r);
+    if (rc != SG_OK)
+        return rc;
+    rc = prepare(s,
+                 "DELETE FROM release_token WHERE token = ?1 AND expires >= ?2"
+                 " RETURNING quarantine_id",
+                 what, &st, error_r);
+    if (rc != SG_OK)
+        goto out;
+    bind_text(st, 1, token);
+    sqlite3_bind_int64(st, 2, now);
+    int code = sqlite3_step(st);
+    if (code == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        code = sqlite3_step(st);
+    } else if (code == SQLITE_DONE) {
+        *error_r = sg_xstrdup("unknown, used or expired release token");
+        rc = SG_PERM;
+    }
+    if (rc == SG_OK && code != SQLITE_DONE)
+        rc = db_fail(s, code, what, error_r);
+    sqlite3_finalize(st);
+    if (rc == SG_OK)
+        rc = change_one(s, "UPDATE quarantine SET state = 'released' WHERE id = ?1", id, NULL,
+                        what, error_r);
+    if (rc == SG_OK)
+        rc = run_script(s, "COMMIT", what, error_r);
+out:
+    if (rc != SG_OK)
+        rollback(s);
+    else
+        *id_r = id;
+    return rc;
+}
+
+/* sqlite_release_end - drop the token if unused, set the final state */
+static enum sg_rc
+sqlite_release_end(struct sg_store *store, long long id, const char *token, bool delivered,
+                   bool *unused_r, char **error_r)
+{
+    struct sqlite_store *s = (struct sqlite_store *)store;
+    char *what = sg_xasprintf("finish releasing quarantined message %lld", id);
+    sqlite3_stmt *st = NULL;
+    enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", what, error_r);
+    if (rc != SG_OK)
+        goto out;
+    rc = prepare(s, "DELETE FROM release_token WHERE token = ?1", what, &st, error_r);
+    if (rc != SG_OK)
+        goto out;
+    bind_text(st, 1, token);
+    rc = step_done(s, st, what, error_r);
+    if (rc != SG_OK)
+        goto out;
+    *unused_r = sqlite3_changes(s->db) > 0;
+    /* Delivered: released, whether or not the milter saw the token.  Not
+     * delivered: held again, even if the milter took the token. */
+    rc = change_one(s, "UPDATE quarantine SET state = ?2 WHERE id = ?1", id,
+                    delivered ? "released" : "held", what, error_r);
+    if (rc == SG_OK)
+        rc = run_script(s, "COMMIT", what, error_r);
+out:
+    if (rc != SG_OK)
+        rollback(s);
+    free(what);
+    return rc;
 }
 
 /* count_rows - run a (name, count) query with ?1 = since, ?2 = limit (-1:
@@ -757,5 +945,8 @@ static const struct sg_store_ops sqlite_ops = {
     .quarantine_delete = sqlite_quarantine_delete,
     .purge = sqlite_purge,
     .verdict_put = sqlite_verdict_put,
+    .release_begin = sqlite_release_begin,
+    .release_take = sqlite_release_take,
+    .release_end = sqlite_release_end,
     .stats = sqlite_stats,
 };

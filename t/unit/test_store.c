@@ -3,7 +3,8 @@
  * back; list filters and orders; state changes, deletion, purge and
  * statistics; schema migration and refusal of a newer schema; parallel
  * writers on one file; a full disk and a missing directory fail cleanly;
- * the database is created 0640.
+ * the database is created 0660; release tokens work once; a message stored
+ * again after an MTA retry is recognised.
  */
 #include "store.h"
 #include "testutil.h"
@@ -33,7 +34,7 @@ setup(void **state)
     char *error = NULL;
     fx->dir = tu_tempdir();
     fx->path = sg_xasprintf("%s/sendguard.db", fx->dir);
-    if (sg_store_open(fx->path, &fx->store, &error) != SG_OK) {
+    if (sg_store_open(fx->path, false, &fx->store, &error) != SG_OK) {
         fprintf(stderr, "%s\n", error);
         free(error);
         return -1;
@@ -99,7 +100,7 @@ put_ok(struct sg_store *store, const struct sg_quarantined *q)
 {
     long long id = -1;
     char *error = NULL;
-    enum sg_rc rc = sg_store_quarantine_put(store, q, &id, &error);
+    enum sg_rc rc = sg_store_quarantine_put(store, q, &id, NULL, &error);
     if (rc != SG_OK)
         fail_msg("put: %s", error);
     return id;
@@ -378,21 +379,21 @@ test_migration(void **state)
     char *error = NULL;
 
     make_db(old, 0);
-    assert_int_equal(sg_store_open(old, &store, &error), SG_OK);
+    assert_int_equal(sg_store_open(old, false, &store, &error), SG_OK);
     struct sg_quarantined in = sample(1, "a@example.nl", "b@example.nl", "urgency", 10);
     put_ok(store, &in);
     sample_free(&in);
     sg_store_close(&store);
     assert_null(store);
-    assert_int_equal(count(old, "PRAGMA user_version"), 1);
+    assert_int_equal(count(old, "PRAGMA user_version"), 2);
     assert_int_equal(count(old, "SELECT count(*) FROM quarantine"), 1);
     /* Opening again migrates nothing and keeps the data. */
-    assert_int_equal(sg_store_open(old, &store, &error), SG_OK);
+    assert_int_equal(sg_store_open(old, false, &store, &error), SG_OK);
     sg_store_close(&store);
     assert_int_equal(count(old, "SELECT count(*) FROM quarantine"), 1);
 
     make_db(future, 99);
-    assert_int_equal(sg_store_open(future, &store, &error), SG_PERM);
+    assert_int_equal(sg_store_open(future, false, &store, &error), SG_PERM);
     assert_null(store);
     assert_non_null(strstr(error, future));
     assert_non_null(strstr(error, "schema version 99 is newer"));
@@ -422,11 +423,11 @@ writer(void *arg)
 {
     struct writer *w = arg;
     struct sg_store *store = NULL;
-    w->rc = sg_store_open(w->path, &store, &w->error);
+    w->rc = sg_store_open(w->path, false, &store, &w->error);
     for (int i = 0; i < SG_T_PER_THREAD && w->rc == SG_OK; i++) {
         struct sg_quarantined q = {
             .time = i, .env_from = "t@example.nl", .raw = (void *)"x", .raw_len = 1, .score = w->n};
-        w->rc = sg_store_quarantine_put(store, &q, NULL, &w->error);
+        w->rc = sg_store_quarantine_put(store, &q, NULL, NULL, &w->error);
         if (w->rc == SG_OK)
             w->rc = sg_store_verdict_put(store, i, "QID", "quarantine", w->n, "r", &w->error);
     }
@@ -500,7 +501,7 @@ test_missing_dir(void **state)
     struct sg_store *store = NULL;
     char *error = NULL;
     const char *path = "/nonexistent-sendguard-dir/q.db";
-    assert_int_equal(sg_store_open(path, &store, &error), SG_TEMP);
+    assert_int_equal(sg_store_open(path, false, &store, &error), SG_TEMP);
     assert_null(store);
     assert_non_null(strstr(error, path));
     assert_non_null(strstr(error, "No such file or directory"));
@@ -519,7 +520,7 @@ test_not_a_database(void **state)
                           0640);
     struct sg_store *store = NULL;
     char *error = NULL;
-    assert_int_equal(sg_store_open(path, &store, &error), SG_INTERNAL);
+    assert_int_equal(sg_store_open(path, false, &store, &error), SG_INTERNAL);
     assert_non_null(strstr(error, path));
     free(error);
     free(path);
@@ -543,7 +544,7 @@ test_full_disk(void **state)
     small.rlim_cur = 256 * 1024;
     small.rlim_max = old.rlim_max;
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-    enum sg_rc rc = sg_store_quarantine_put(fx->store, &in, NULL, &error);
+    enum sg_rc rc = sg_store_quarantine_put(fx->store, &in, NULL, NULL, &error);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     assert_int_equal(rc, SG_TEMP);
     assert_non_null(strstr(error, fx->path));
@@ -566,7 +567,188 @@ test_full_disk(void **state)
     sample_free(&in);
 }
 
-/* test_mode - the database file is created 0640 whatever the umask */
+/* Schema version 1 as it shipped, frozen here to test the migration from it. */
+static const char schema_v1[] =
+    "CREATE TABLE quarantine ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time INTEGER NOT NULL,"
+    " queue_id TEXT, client_addr TEXT, env_from TEXT,"
+    " from_header TEXT, subject TEXT,"
+    " score REAL NOT NULL, reason TEXT, verdict_json TEXT,"
+    " state TEXT NOT NULL DEFAULT 'held' CHECK (state IN ('held', 'released', 'deleted')));"
+    "CREATE INDEX quarantine_time ON quarantine(time);"
+    "CREATE TABLE quarantine_rcpt ("
+    " quarantine_id INTEGER NOT NULL REFERENCES quarantine(id) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL, addr TEXT NOT NULL,"
+    " PRIMARY KEY (quarantine_id, pos));"
+    "CREATE TABLE quarantine_raw ("
+    " quarantine_id INTEGER PRIMARY KEY REFERENCES quarantine(id) ON DELETE CASCADE,"
+    " raw BLOB NOT NULL);"
+    "CREATE TABLE verdict ("
+    " id INTEGER PRIMARY KEY,"
+    " time INTEGER NOT NULL, queue_id TEXT, action TEXT NOT NULL,"
+    " score REAL NOT NULL, top_rule TEXT);"
+    "CREATE INDEX verdict_time ON verdict(time);"
+    "INSERT INTO quarantine (time, env_from, score, reason) VALUES (100, 'old@example.nl', 9, 'r');"
+    "INSERT INTO quarantine_raw VALUES (1, x'4142');"
+    "INSERT INTO verdict (time, action, score) VALUES (100, 'quarantine', 9);"
+    "PRAGMA user_version = 1;";
+
+/* test_migration_v1 - a version 1 database with data is migrated to the
+ * current version, keeps its rows and can release them */
+static void
+test_migration_v1(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char *path = sg_xasprintf("%s/v1.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct sg_store *store = NULL;
+    char *error = NULL;
+    assert_int_equal(sg_store_open(path, true, &store, &error), SG_OK);
+    assert_int_equal(count(path, "PRAGMA user_version"), 2);
+    struct sg_quarantined *q = NULL;
+    assert_int_equal(sg_store_quarantine_get(store, 1, &q, &error), SG_OK);
+    assert_string_equal(q->env_from, "old@example.nl");
+    assert_null(q->fingerprint);
+    assert_int_equal(q->raw_len, 2);
+    assert_memory_equal(q->raw, "AB", 2);
+    sg_quarantined_free(&q);
+    assert_int_equal(sg_store_release_begin(store, 1, "tok", 200, 300, &error), SG_OK);
+    long long id = 0;
+    assert_int_equal(sg_store_release_take(store, "tok", 250, &id, &error), SG_OK);
+    assert_int_equal(id, 1);
+    sg_store_close(&store);
+    assert_int_equal(count(path, "SELECT count(*) FROM verdict"), 1);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* test_open_must_exist - tools never create a database */
+static void
+test_open_must_exist(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char *path = sg_xasprintf("%s/none.db", dir);
+    struct sg_store *store = NULL;
+    char *error = NULL;
+    assert_int_not_equal(sg_store_open(path, true, &store, &error), SG_OK);
+    assert_null(store);
+    assert_non_null(strstr(error, path));
+    free(error);
+    struct stat st;
+    assert_int_equal(stat(path, &st), -1);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* test_release - a token releases its message once; a replayed, forged or
+ * expired token does nothing; a refused re-injection leaves the message held */
+static void
+test_release(void **state)
+{
+    struct fixture *fx = *state;
+    char *error = NULL;
+    long long got = 0;
+    bool unused = false;
+    struct sg_quarantined in = sample(1000, "a@example.nl", "b@example.nl", "urgency", 10);
+    long long id = put_ok(fx->store, &in);
+    long long other = put_ok(fx->store, &in);
+    sample_free(&in);
+
+    /* Unknown message: refused. */
+    assert_int_equal(sg_store_release_begin(fx->store, 999, "t0", 1000, 1600, &error), SG_PERM);
+    assert_non_null(strstr(error, "no quarantined message 999"));
+    free(error);
+    error = NULL;
+
+    assert_int_equal(sg_store_release_begin(fx->store, id, "t1", 1000, 1600, &error), SG_OK);
+    /* A second release while the first is in progress: refused. */
+    assert_int_equal(sg_store_release_begin(fx->store, id, "t2", 1010, 1610, &error), SG_PERM);
+    assert_non_null(strstr(error, "being released"));
+    free(error);
+    error = NULL;
+    /* A forged token: nothing. */
+    assert_int_equal(sg_store_release_take(fx->store, "forged", 1020, &got, &error), SG_PERM);
+    free(error);
+    error = NULL;
+    /* The real one, once. */
+    assert_int_equal(sg_store_release_take(fx->store, "t1", 1020, &got, &error), SG_OK);
+    assert_int_equal(got, id);
+    assert_int_equal(sg_store_release_take(fx->store, "t1", 1021, &got, &error), SG_PERM);
+    free(error);
+    error = NULL;
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine WHERE state = 'released'"),
+                     1);
+    assert_int_equal(sg_store_release_end(fx->store, id, "t1", true, &unused, &error), SG_OK);
+    assert_false(unused);
+    /* Released: a second release is refused. */
+    assert_int_equal(sg_store_release_begin(fx->store, id, "t3", 1030, 1630, &error), SG_PERM);
+    assert_non_null(strstr(error, "already released"));
+    free(error);
+    error = NULL;
+
+    /* Expired token: nothing; the message can be released again afterwards. */
+    assert_int_equal(sg_store_release_begin(fx->store, other, "t4", 1000, 1100, &error), SG_OK);
+    assert_int_equal(sg_store_release_take(fx->store, "t4", 1101, &got, &error), SG_PERM);
+    free(error);
+    error = NULL;
+    assert_int_equal(sg_store_release_begin(fx->store, other, "t5", 1200, 1800, &error), SG_OK);
+    /* The MTA took it but refused it later: the message is held again. */
+    assert_int_equal(sg_store_release_take(fx->store, "t5", 1201, &got, &error), SG_OK);
+    assert_int_equal(sg_store_release_end(fx->store, other, "t5", false, &unused, &error), SG_OK);
+    assert_false(unused);
+    struct sg_quarantined *q = NULL;
+    assert_int_equal(sg_store_quarantine_get(fx->store, other, &q, &error), SG_OK);
+    assert_string_equal(q->state, "held");
+    sg_quarantined_free(&q);
+    /* Delivered without passing the milter: released, and the token reported unused. */
+    assert_int_equal(sg_store_release_begin(fx->store, other, "t6", 1300, 1900, &error), SG_OK);
+    assert_int_equal(sg_store_release_end(fx->store, other, "t6", true, &unused, &error), SG_OK);
+    assert_true(unused);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM release_token"), 0);
+}
+
+/* test_duplicate - a message stored again with the same fingerprint (the
+ * MTA retried after the daemon died before replying) is not stored twice;
+ * without a fingerprint, or once released or old, it is */
+static void
+test_duplicate(void **state)
+{
+    struct fixture *fx = *state;
+    char *error = NULL;
+    bool dup = true;
+    long long id1 = 0, id2 = 0;
+    struct sg_quarantined in = sample(1000, "a@example.nl", "b@example.nl", "urgency", 10);
+    in.fingerprint = "fp1";
+    assert_int_equal(sg_store_quarantine_put(fx->store, &in, &id1, &dup, &error), SG_OK);
+    assert_false(dup);
+    in.time = 1060;
+    assert_int_equal(sg_store_quarantine_put(fx->store, &in, &id2, &dup, &error), SG_OK);
+    assert_true(dup);
+    assert_int_equal(id2, id1);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine"), 1);
+    /* Outside the window: a new message. */
+    in.time = 1000 + SG_STORE_DUPLICATE_WINDOW + 1;
+    assert_int_equal(sg_store_quarantine_put(fx->store, &in, &id2, &dup, &error), SG_OK);
+    assert_false(dup);
+    assert_int_not_equal(id2, id1);
+    /* No fingerprint: never a duplicate. */
+    in.fingerprint = NULL;
+    assert_int_equal(sg_store_quarantine_put(fx->store, &in, &id2, &dup, &error), SG_OK);
+    assert_false(dup);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine"), 3);
+    sample_free(&in);
+}
+
+/* test_mode - the database file is created 0660 whatever the umask */
 static void
 test_mode(void **state)
 {
@@ -577,14 +759,14 @@ test_mode(void **state)
     char *error = NULL;
     struct stat st;
     mode_t old = umask(077);
-    enum sg_rc rc = sg_store_open(path, &store, &error);
+    enum sg_rc rc = sg_store_open(path, false, &store, &error);
     umask(old);
     assert_int_equal(rc, SG_OK);
     assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_mode & 07777, 0640);
+    assert_int_equal(st.st_mode & 07777, 0660);
     char *wal = sg_xasprintf("%s-wal", path);
     assert_int_equal(stat(wal, &st), 0);
-    assert_int_equal(st.st_mode & 07777, 0640);
+    assert_int_equal(st.st_mode & 07777, 0660);
     assert_int_equal(stat(dir, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0700); /* the directory is left alone */
     sg_store_close(&store);
@@ -611,6 +793,10 @@ main(void)
         cmocka_unit_test(test_not_a_database),
         cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
         cmocka_unit_test(test_mode),
+        cmocka_unit_test(test_migration_v1),
+        cmocka_unit_test(test_open_must_exist),
+        cmocka_unit_test_setup_teardown(test_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
