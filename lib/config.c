@@ -267,6 +267,115 @@ valid_size(cfg_t *cfg, cfg_opt_t *opt)
     return 0;
 }
 
+/* sg_config_parse_duration - "90", "90s", "15m", "12h", "30d", "2w" to seconds */
+bool
+sg_config_parse_duration(const char *text, long long *seconds_r)
+{
+    char *end;
+    if (!isdigit((unsigned char)text[0]))
+        return false;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    unsigned long long unit = 1;
+    switch (*end) {
+    case '\0':
+    case 's':
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    case 'w':
+        unit = 7 * 86400;
+        break;
+    default:
+        return false;
+    }
+    if (*end != '\0' && end[1] != '\0')
+        return false;
+    /* 100 years is more than anyone keeps mail; it also keeps time - n positive. */
+    if (errno != 0 || n > 100ULL * 366 * 86400 / unit)
+        return false;
+    *seconds_r = (long long)(n * unit);
+    return true;
+}
+
+/* valid_duration - a duration such as "30d" */
+static int
+valid_duration(cfg_t *cfg, cfg_opt_t *opt)
+{
+    long long n;
+    const char *v = cfg_opt_getnstr(opt, 0);
+    if (!sg_config_parse_duration(v, &n)) {
+        cfg_error(cfg, "%s \"%s\" is not a duration such as \"30d\", \"12h\" or \"0\"", opt->name,
+                  v);
+        return -1;
+    }
+    return 0;
+}
+
+/* valid_release_via - "smtp:HOST:PORT" or "sendmail:/ABSOLUTE/PATH" */
+static int
+valid_release_via(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    char *host = NULL, *port = NULL, *error = NULL;
+    if (strncmp(v, "sendmail:/", 10) == 0)
+        return 0;
+    if (sg_config_release_smtp(v, &host, &port, &error)) {
+        free(host);
+        free(port);
+        return 0;
+    }
+    cfg_error(cfg, "release_via \"%s\": %s", v,
+              error ? error : "use \"smtp:HOST:PORT\" or \"sendmail:/usr/sbin/sendmail\"");
+    free(error);
+    return -1;
+}
+
+/* sg_config_release_smtp - split "smtp:HOST:PORT" ("smtp:[::1]:25" for IPv6) */
+bool
+sg_config_release_smtp(const char *via, char **host_r, char **port_r, char **error_r)
+{
+    *error_r = NULL;
+    if (strncmp(via, "smtp:", 5) != 0)
+        return false;
+    const char *h = via + 5, *colon;
+    size_t hlen;
+    if (*h == '[') {
+        const char *close = strchr(h, ']');
+        if (close == NULL || close[1] != ':') {
+            *error_r = sg_xstrdup("an IPv6 address goes in brackets: \"smtp:[::1]:25\"");
+            return false;
+        }
+        h++;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(h, ':');
+        if (colon == NULL) {
+            *error_r = sg_xstrdup("no port: use \"smtp:HOST:PORT\", e.g. \"smtp:127.0.0.1:25\"");
+            return false;
+        }
+        hlen = (size_t)(colon - h);
+    }
+    const char *p = colon + 1;
+    char *end;
+    unsigned long port = strtoul(p, &end, 10);
+    if (hlen == 0 || !isdigit((unsigned char)*p) || *end != '\0' || port == 0 || port > 65535) {
+        *error_r = sg_xstrdup("expected \"smtp:HOST:PORT\" with a port from 1 to 65535");
+        return false;
+    }
+    *host_r = sg_xstrndup(h, hlen);
+    *port_r = sg_xstrdup(p);
+    return true;
+}
+
 /* valid_on_error - tempfail or accept */
 static int
 valid_on_error(cfg_t *cfg, cfg_opt_t *opt)
@@ -446,6 +555,14 @@ static cfg_opt_t scoring_opts[] = {
     CFG_STR("tag_header", "", CFGF_NONE),       CFG_END(),
 };
 
+static cfg_opt_t quarantine_opts[] = {
+    CFG_STR("database", "quarantine/sendguard.db", CFGF_NONE),
+    CFG_STR("admin_group", "", CFGF_NONE),
+    CFG_STR("retention", "30d", CFGF_NONE),
+    CFG_STR("release_via", "smtp:127.0.0.1:25", CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t root_opts[] = {
     CFG_STR("socket", "unix:/var/spool/postfix/sendguard/sendguard.sock", CFGF_NONE),
     CFG_STR("socket_mode", "0660", CFGF_NONE),
@@ -472,6 +589,7 @@ static cfg_opt_t root_opts[] = {
     CFG_STR("key_directory", "keys", CFGF_NONE),
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("scoring", scoring_opts, CFGF_NONE),
+    CFG_SEC("quarantine", quarantine_opts, CFGF_NONE),
     CFG_END(),
 };
 
@@ -543,6 +661,12 @@ build(cfg_t *cfg, const char *path)
     c->quarantine_at = cfg_getfloat(sc, "quarantine_at");
     c->reject_at = cfg_getfloat(sc, "reject_at");
     c->tag_header = sg_xstrdup(cfg_getstr(sc, "tag_header"));
+
+    cfg_t *qc = cfg_getsec(cfg, "quarantine");
+    c->database = absolute(base, cfg_getstr(qc, "database"));
+    c->admin_group = sg_xstrdup(cfg_getstr(qc, "admin_group"));
+    sg_config_parse_duration(cfg_getstr(qc, "retention"), &c->retention);
+    c->release_via = sg_xstrdup(cfg_getstr(qc, "release_via"));
 
     c->ndomains = cfg_size(cfg, "domain");
     c->domains = sg_xcalloc(c->ndomains + 1, sizeof(*c->domains));
@@ -618,6 +742,8 @@ sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
     cfg_set_validate_func(cfg, "scoring|tag_at", valid_threshold);
     cfg_set_validate_func(cfg, "scoring|quarantine_at", valid_threshold);
     cfg_set_validate_func(cfg, "scoring|reject_at", valid_threshold);
+    cfg_set_validate_func(cfg, "quarantine|retention", valid_duration);
+    cfg_set_validate_func(cfg, "quarantine|release_via", valid_release_via);
 
     int ret = parse_file(cfg, path);
     /* Overrides are parsed as more text after the file, named "-o name=value" in errors. */
@@ -630,12 +756,20 @@ sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
         /* An override is one line: no line number in its errors. */
         char *label = sg_xasprintf("-o %s", overrides[i]);
         parse_label = label;
-        /* Quote the value unless it already is a quoted string or a list. */
+        /* Quote the value unless it already is a quoted string or a list;
+         * "section.name=value" sets one option of a section (a section
+         * given again keeps the options it does not name). */
         const char *eq = strchr(overrides[i], '=');
         const char *val = eq + 1;
-        char *buf = (val[0] == '"' || val[0] == '{')
-                        ? sg_xstrdup(overrides[i])
-                        : sg_xasprintf("%.*s=\"%s\"", (int)(eq - overrides[i]), overrides[i], val);
+        const char *dot = memchr(overrides[i], '.', (size_t)(eq - overrides[i]));
+        const char *name = dot ? dot + 1 : overrides[i];
+        char *assign = (val[0] == '"' || val[0] == '{')
+                           ? sg_xasprintf("%.*s=%s", (int)(eq - name), name, val)
+                           : sg_xasprintf("%.*s=\"%s\"", (int)(eq - name), name, val);
+        char *buf = dot ? sg_xasprintf("%.*s { %s }", (int)(dot - overrides[i]), overrides[i],
+                                       assign)
+                        : sg_xstrdup(assign);
+        free(assign);
         ret = cfg_parse_buf(cfg, buf);
         parse_label = NULL;
         free(label);
@@ -678,6 +812,9 @@ sg_config_free(struct sg_config **cp)
     free(c->key_directory);
     free(c->rules_file);
     free(c->tag_header);
+    free(c->database);
+    free(c->admin_group);
+    free(c->release_via);
     for (size_t i = 0; i < c->ndomains; i++) {
         for (size_t k = 0; k < c->domains[i].nkeys; k++) {
             free(c->domains[i].keys[k].selector);

@@ -59,6 +59,12 @@ struct sg_config {
     double quarantine_at;
     double reject_at;
     char *tag_header; /* header added by tag, "" = none */
+
+    /* quarantine { } */
+    char *database;      /* absolute */
+    char *admin_group;   /* group that may use the database; "" = the user's primary group */
+    long long retention; /* seconds; 0 = keep forever */
+    char *release_via;   /* "smtp:HOST:PORT" or "sendmail:/path" */
 };
 
 /* sg_config_load - read a file, then apply "name=value" overrides (as from
@@ -78,6 +84,15 @@ bool sg_config_valid_dns_name(const char *name);
 
 /* sg_config_parse_size - "512", "64k", "1M" to bytes; false when malformed */
 bool sg_config_parse_size(const char *text, size_t *bytes_r);
+
+/* sg_config_parse_duration - "90", "90s", "15m", "12h", "30d", "2w" to
+ * seconds; false when malformed */
+bool sg_config_parse_duration(const char *text, long long *seconds_r);
+
+/* sg_config_release_smtp - split release_via "smtp:HOST:PORT" (IPv6 in
+ * brackets) into new strings; false (and maybe *error_r, caller frees) when
+ * it is not that form */
+bool sg_config_release_smtp(const char *via, char **host_r, char **port_r, char **error_r);
 
 /* sg_config_socket_postfix - the same socket as Postfix's main.cf names it
  * ("unix:sendguard/sendguard.sock", "inet:127.0.0.1:8891"); caller frees */

@@ -90,6 +90,8 @@ analyse_content(const struct sg_rules *rules, struct sg_msg *msg, time_t now, st
         return false;
     }
     sg_score_content(rules, content, now, &v->score);
+    if (content->subject != NULL)
+        v->subject = sg_xstrdup(content->subject);
     sg_content_free(&content);
     return true;
 }
@@ -151,12 +153,18 @@ sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rules, s
 /* sg_pipeline_run - one message, start to verdict */
 void
 sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
-                struct sg_verdict *v)
+                long long released, struct sg_verdict *v)
 {
     sg_pipeline_analyse(rt->cfg, rt->rules, msg, origin, time(NULL), v);
-    /* What leaves is signed; quarantine is not enforced yet, so that mail leaves too. */
-    bool leaves = v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_TAG ||
-                  v->action == SG_ACTION_QUARANTINE;
+    if (released > 0) {
+        /* An administrator looked at it and let it go: the content decides nothing. */
+        v->released = released;
+        if (v->action == SG_ACTION_TAG || v->action == SG_ACTION_QUARANTINE ||
+            v->action == SG_ACTION_REJECT)
+            v->action = SG_ACTION_ACCEPT;
+    }
+    /* What leaves is signed. */
+    bool leaves = v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_TAG;
     if (v->dkim != SG_DKIM_PENDING) /* not signable, or not outgoing */
         return;
     if (!leaves) {
@@ -195,8 +203,18 @@ sg_verdict_clear(struct sg_verdict *v)
         free(v->signatures[i]);
     free(v->signatures);
     free(v->error);
+    free(v->subject);
     sg_score_clear(&v->score);
     memset(v, 0, sizeof(*v));
+}
+
+/* sg_verdict_top_rule - the heaviest positive hit (hits are sorted heaviest first) */
+const char *
+sg_verdict_top_rule(const struct sg_verdict *v)
+{
+    if (v->score.nhits > 0 && v->score.hits[0].weight > 0)
+        return v->score.hits[0].rule;
+    return NULL;
 }
 
 /* top_rules - comma-separated ids of the heaviest positive hits, at most n (caller frees) */
@@ -262,12 +280,17 @@ sg_verdict_log_line(const struct sg_verdict *v, const char *envfrom, size_t nrcp
     else
         dkim = sg_xasprintf("dkim=unsigned reason=%s", sg_dkim_outcome_name(v->dkim));
     char *hits = top_rules(v, 3);
+    char extra[96] = "";
+    if (v->quarantine_id > 0)
+        snprintf(extra, sizeof(extra), " quarantine_id=%lld%s", v->quarantine_id,
+                 v->quarantine_duplicate ? " duplicate=yes" : "");
+    else if (v->released > 0)
+        snprintf(extra, sizeof(extra), " released=%lld", v->released);
     char *line = sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s score=%.1f "
                               "hits=%s action=%s%s",
                               envfrom ? envfrom : "", nrcpts, sg_origin_name(v->origin),
                               v->from_domain ? v->from_domain : "-", dkim, v->score.total, hits,
-                              sg_action_name(v->action),
-                              v->action == SG_ACTION_QUARANTINE ? " enforced=no" : "");
+                              sg_action_name(v->action), extra);
     free(hits);
     free(dkim);
     return line;

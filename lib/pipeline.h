@@ -48,7 +48,11 @@ struct sg_verdict {
     size_t nsignatures;
     struct sg_score score; /* content rule hits; empty for mail that is not outgoing */
     enum sg_action action;
-    char *error; /* what failed, for SG_DKIM_ERROR */
+    char *error;   /* what failed, for SG_DKIM_ERROR */
+    char *subject; /* decoded Subject (UTF-8) when the content was analysed, else NULL */
+    long long released;      /* quarantine id a valid release token let through, 0 = none */
+    long long quarantine_id; /* where the message was quarantined, 0 = not */
+    bool quarantine_duplicate; /* it was already held (an MTA retry) */
 };
 
 /* sg_pipeline_analyse - analyse and decide, without signing: the From
@@ -60,9 +64,11 @@ void sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rul
                          struct sg_verdict *v);
 
 /* sg_pipeline_run - analyse, decide, and sign what leaves; always fills *v
- * (free with sg_verdict_clear) */
+ * (free with sg_verdict_clear).  released: the quarantine id whose release
+ * token the message carried (0 = none): the content is still analysed and
+ * logged, but tag, quarantine and reject become accept, once. */
 void sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
-                     struct sg_verdict *v);
+                     long long released, struct sg_verdict *v);
 
 /* sg_verdict_fail - mark a verdict as an internal failure (the spool could
  * not be written, the MTA refused a header...), taking ownership of error,
@@ -78,6 +84,10 @@ char *sg_verdict_reject_text(const struct sg_verdict *v);
 
 /* sg_verdict_tag_value - the value of the tag header: "score=9.5 rules=a,b" (caller frees) */
 char *sg_verdict_tag_value(const struct sg_verdict *v);
+
+/* sg_verdict_top_rule - the id of the heaviest rule hit with a positive
+ * weight (borrowed), or NULL */
+const char *sg_verdict_top_rule(const struct sg_verdict *v);
 
 /* sg_action_name - "accept", "tag", ..., "tempfail" */
 const char *sg_action_name(enum sg_action action);

@@ -15,6 +15,8 @@
 
 #include "log.h"
 #include "pipeline.h"
+#include "quarantine.h"
+#include "store.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 /* Protocol steps sendguard can do without. */
 #define WANT_NOREPLY                                                                               \
@@ -34,6 +37,7 @@ struct message {
     struct sg_msg *msg;
     enum sg_origin origin;
     char *envfrom;
+    char **rcpts; /* NULL-terminated, without angle brackets */
     size_t nrcpts;
     char *spool_error; /* set when the body could not be stored */
 };
@@ -47,6 +51,16 @@ struct conn {
 
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sg_runtime *current_runtime;
+/* The quarantine and statistics database: one handle, its calls serialised
+ * inside store.c; set once before the first connection. */
+static struct sg_store *store;
+
+/* sg_callbacks_set_store - the database the callbacks use (borrowed) */
+void
+sg_callbacks_set_store(struct sg_store *s)
+{
+    store = s;
+}
 
 /* sg_callbacks_set_runtime - publish the runtime for new messages */
 void
@@ -81,6 +95,7 @@ message_free(struct message **mp)
     sg_msg_free(&m->msg);
     sg_runtime_unref(&m->rt);
     free(m->envfrom);
+    sg_strv_free(m->rcpts);
     free(m->spool_error);
     free(m);
     *mp = NULL;
@@ -113,7 +128,8 @@ on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     (void)f2;
     (void)f3;
     struct conn *c = conn_get(ctx);
-    *pf0 = f0 & SMFIF_ADDHDRS;
+    /* CHGHDRS removes the release header from a released message. */
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
     *pf1 = f1 & (WANT_NOREPLY | WANT_NOSEND | SMFIP_HDR_LEADSPC);
     c->pflags = *pf1;
     *pf2 = 0;
@@ -149,6 +165,19 @@ on_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
     return step_reply(c, SMFIP_NR_CONN);
 }
 
+/* address_of - an SMTP argument without the angle brackets of <addr> */
+static char *
+address_of(const char *arg)
+{
+    char *addr = sg_xstrdup(arg ? arg : "");
+    size_t len = strlen(addr);
+    if (len >= 2 && addr[0] == '<' && addr[len - 1] == '>') {
+        memmove(addr, addr + 1, len - 2);
+        addr[len - 2] = '\0';
+    }
+    return addr;
+}
+
 /* on_envfrom - a new message: classify its origin */
 static sfsistat
 on_envfrom(SMFICTX *ctx, char **argv)
@@ -162,27 +191,26 @@ on_envfrom(SMFICTX *ctx, char **argv)
     struct message *m = sg_xcalloc(1, sizeof(*m));
     m->rt = rt;
     m->msg = sg_msg_new(rt->cfg->spool_memory_limit, rt->cfg->spool_directory);
-    m->envfrom = sg_xstrdup(argv[0] ? argv[0] : "");
-    /* Strip the angle brackets of <addr>. */
-    size_t len = strlen(m->envfrom);
-    if (len >= 2 && m->envfrom[0] == '<' && m->envfrom[len - 1] == '>') {
-        memmove(m->envfrom, m->envfrom + 1, len - 2);
-        m->envfrom[len - 2] = '\0';
-    }
+    m->envfrom = address_of(argv[0]);
     m->origin = sg_origin_classify(rt->cfg, c->client_addr[0] ? c->client_addr : NULL,
                                    smfi_getsymval(ctx, "{auth_authen}"), c->daemon_name);
     c->m = m;
     return step_reply(c, SMFIP_NR_MAIL);
 }
 
-/* on_envrcpt - count recipients */
+/* on_envrcpt - keep the recipients (a quarantined message is released to them) */
 static sfsistat
 on_envrcpt(SMFICTX *ctx, char **argv)
 {
-    (void)argv;
     struct conn *c = conn_get(ctx);
-    if (c->m != NULL)
-        c->m->nrcpts++;
+    struct message *m = c->m;
+    if (m != NULL) {
+        /* Grows by doubling: n + 1 slots for the terminating NULL. */
+        if ((m->nrcpts & (m->nrcpts + 1)) == 0 || m->rcpts == NULL)
+            m->rcpts = sg_xrealloc(m->rcpts, (2 * m->nrcpts + 2) * sizeof(*m->rcpts));
+        m->rcpts[m->nrcpts++] = address_of(argv[0]);
+        m->rcpts[m->nrcpts] = NULL;
+    }
     return step_reply(c, SMFIP_NR_RCPT);
 }
 
@@ -254,6 +282,89 @@ add_signatures(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
     return true;
 }
 
+/* take_release - remove every release header from the message as it
+ * leaves, and return the quarantine id its token releases (0: none, or a
+ * forged, used or expired token, which buys nothing).  false when the
+ * database or the MTA failed (tempfail). */
+static bool
+take_release(SMFICTX *ctx, const char *qid, struct message *m, long long *released_r,
+             char **error_r)
+{
+    size_t count = 0;
+    const char *value = sg_msg_header_find(m->msg, SG_RELEASE_HEADER, &count);
+    *released_r = 0;
+    if (count == 0)
+        return true;
+    for (size_t i = count; i > 0; i--) {
+        if (smfi_chgheader(ctx, SG_RELEASE_HEADER, (int)i, NULL) != MI_SUCCESS) {
+            *error_r = sg_xstrdup("the MTA refused to remove the " SG_RELEASE_HEADER " header");
+            return false;
+        }
+    }
+    if (count > 1 || store == NULL) {
+        sg_warn("%s: %zu %s header(s) removed; not a release", qid, count, SG_RELEASE_HEADER);
+        return true;
+    }
+    char *token = sg_xstrdup(value + strspn(value, " \t"));
+    token[strcspn(token, " \t\r\n")] = '\0';
+    char *error = NULL;
+    enum sg_rc rc = sg_store_release_take(store, token, (long long)time(NULL), released_r, &error);
+    free(token);
+    if (rc == SG_PERM) {
+        sg_warn("%s: %s header with an unknown, used or expired token: analysed as usual", qid,
+                SG_RELEASE_HEADER);
+        free(error);
+        return true;
+    }
+    if (rc != SG_OK) {
+        *error_r = error;
+        return false;
+    }
+    return true;
+}
+
+/* quarantine - store the message durably; false (and *error_r) when that
+ * fails, and then the MTA must keep it */
+static bool
+quarantine(struct message *m, const struct conn *c, const char *qid, struct sg_verdict *v,
+           char **error_r)
+{
+    if (store == NULL) {
+        *error_r = sg_xstrdup("no quarantine database is open");
+        return false;
+    }
+    struct sg_envelope env = {
+        .queue_id = qid,
+        .client_addr = c->client_addr[0] ? c->client_addr : NULL,
+        .env_from = m->envfrom,
+        .rcpts = m->rcpts,
+        .nrcpts = m->nrcpts,
+    };
+    struct sg_quarantined q;
+    enum sg_rc rc = sg_quarantine_record(m->msg, v, &env, time(NULL), &q, error_r);
+    if (rc == SG_OK)
+        rc = sg_store_quarantine_put(store, &q, &v->quarantine_id, &v->quarantine_duplicate,
+                                     error_r);
+    sg_quarantine_record_clear(&q);
+    return rc == SG_OK;
+}
+
+/* record_verdict - one statistics row per message; failure only logs */
+static void
+record_verdict(const char *qid, const struct sg_verdict *v)
+{
+    if (store == NULL)
+        return;
+    char *error = NULL;
+    const char *action =
+        v->origin == SG_ORIGIN_INBOUND ? "inbound" : sg_action_name(v->action);
+    if (sg_store_verdict_put(store, (long long)time(NULL), qid, action, v->score.total,
+                             sg_verdict_top_rule(v), &error) != SG_OK) {
+        sg_warn("%s: statistics row not written: %s", qid, error);
+        free(error);
+    }
+}
+
 /* on_eom - run the pipeline and act on its verdict */
 static sfsistat
 on_eom(SMFICTX *ctx)
@@ -271,18 +382,33 @@ on_eom(SMFICTX *ctx)
     const struct sg_config *cfg = m->rt->cfg;
     struct sg_verdict v;
     sfsistat ret;
+    long long released = 0;
+    char *error = NULL;
 
     if (m->spool_error != NULL) {
         memset(&v, 0, sizeof(v));
         v.origin = m->origin;
         sg_verdict_fail(cfg, &v, sg_xasprintf("cannot spool the message: %s", m->spool_error));
+    } else if (m->origin != SG_ORIGIN_INBOUND &&
+               !take_release(ctx, qid, m, &released, &error)) {
+        /* Whatever on_internal_error says: unchecked, it must not leave. */
+        memset(&v, 0, sizeof(v));
+        v.origin = m->origin;
+        sg_verdict_fail(cfg, &v, error);
+        v.action = SG_ACTION_TEMPFAIL;
     } else {
-        sg_pipeline_run(m->rt, m->msg, m->origin, &v);
+        sg_pipeline_run(m->rt, m->msg, m->origin, released, &v);
         if (v.action == SG_ACTION_TAG && cfg->tag_header[0] != '\0' && !add_tag(ctx, c, cfg, &v))
             sg_verdict_fail(cfg, &v,
                             sg_xasprintf("the MTA refused the %s header", cfg->tag_header));
         else if (v.nsignatures > 0 && !add_signatures(ctx, c, &v))
             sg_verdict_fail(cfg, &v, sg_xstrdup("the MTA refused the DKIM-Signature header"));
+        else if (v.action == SG_ACTION_QUARANTINE && !quarantine(m, c, qid, &v, &error)) {
+            /* Never let through what the policy holds: the MTA keeps it and retries. */
+            sg_verdict_fail(cfg, &v, sg_xasprintf("cannot quarantine: %s", error));
+            v.action = SG_ACTION_TEMPFAIL;
+            free(error);
+        }
     }
 
     char *line = sg_verdict_log_line(&v, m->envfrom, m->nrcpts);
@@ -291,13 +417,17 @@ on_eom(SMFICTX *ctx)
     else
         sg_info("%s: %s", qid, line);
     free(line);
+    record_verdict(qid, &v);
 
     switch (v.action) {
     case SG_ACTION_ACCEPT:
     case SG_ACTION_TAG:
     case SG_ACTION_REWRITE:
-    case SG_ACTION_QUARANTINE: /* not enforced until the quarantine store exists */
         ret = SMFIS_ACCEPT;
+        break;
+    case SG_ACTION_QUARANTINE:
+        /* Committed to the database: the MTA may forget it.  The client sees success. */
+        ret = SMFIS_DISCARD;
         break;
     case SG_ACTION_REJECT: {
         char *text = sg_verdict_reject_text(&v);
@@ -345,7 +475,7 @@ on_close(SMFICTX *ctx)
 static struct smfiDesc descriptor = {
     .xxfi_name = "sendguard",
     .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = SMFIF_ADDHDRS,
+    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
     .xxfi_connect = on_connect,
     .xxfi_helo = NULL,
     .xxfi_envfrom = on_envfrom,

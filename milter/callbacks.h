@@ -15,4 +15,10 @@ struct smfiDesc *sg_callbacks_descriptor(void);
 /* sg_callbacks_set_runtime - the runtime new messages use (takes a reference) */
 void sg_callbacks_set_runtime(struct sg_runtime *rt);
 
+struct sg_store;
+
+/* sg_callbacks_set_store - the quarantine and statistics database (borrowed;
+ * NULL: quarantine answers tempfail, no statistics) */
+void sg_callbacks_set_store(struct sg_store *store);
+
 #endif

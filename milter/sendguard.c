@@ -14,6 +14,7 @@
 #include "mime.h"
 #include "runtime.h"
 #include "spool.h"
+#include "store.h"
 #include "tcp_tune.h"
 #include "version.h"
 
@@ -22,6 +23,7 @@
 #include <grp.h>
 #include <libgen.h>
 #include <libmilter/mfapi.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/sendguard/sendguard.conf"
@@ -114,6 +117,7 @@ struct identity {
     uid_t uid;
     gid_t gid;
     gid_t socket_gid; /* (gid_t)-1: leave */
+    gid_t admin_gid;  /* group of the quarantine database */
 };
 
 /* resolve_identity - the user to become and the socket's group */
@@ -143,6 +147,17 @@ resolve_identity(const struct sg_config *cfg, struct identity *id, char **error_
             return false;
         }
         id->socket_gid = gr->gr_gid;
+    }
+    id->admin_gid = id->gid;
+    if (cfg->admin_group[0] != '\0') {
+        struct group *gr = getgrnam(cfg->admin_group);
+        if (gr == NULL) {
+            *error_r = sg_xasprintf("%s: admin_group \"%s\" does not exist; create it (addgroup "
+                                    "--system %s) or set admin_group = \"\"",
+                                    cfg->path, cfg->admin_group, cfg->admin_group);
+            return false;
+        }
+        id->admin_gid = gr->gr_gid;
     }
     return true;
 }
@@ -281,6 +296,84 @@ drop_privileges(const struct sg_config *cfg, const struct identity *id, char **e
     return true;
 }
 
+/* make_database_dir - the directory of the quarantine database, if missing:
+ * owned by the run user and the admin group, mode 2770 (the set-group-id
+ * bit gives the database and its -wal and -shm files the admin group).
+ * Others get nothing: the quarantine holds personal data.  An existing
+ * directory is left as the administrator made it. */
+static bool
+make_database_dir(const struct sg_config *cfg, const struct identity *id, char **error_r)
+{
+    char *copy = sg_xstrdup(cfg->database);
+    char *dir = dirname(copy);
+    bool ok = true;
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        if (mkdir(dir, 0700) < 0 || chown(dir, id->change ? id->uid : (uid_t)-1, id->admin_gid) < 0 ||
+            chmod(dir, 02770) < 0) {
+            *error_r = sg_xasprintf("cannot create the quarantine directory %s: %s", dir,
+                                    strerror(errno));
+            ok = false;
+        }
+    }
+    free(copy);
+    return ok;
+}
+
+/* Housekeeping: the retention purge, at start and then hourly, in a thread
+ * of its own with its own database handle. */
+#define HOUSEKEEPING_INTERVAL 3600
+
+static pthread_mutex_t housekeeping_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t housekeeping_wake = PTHREAD_COND_INITIALIZER;
+static bool housekeeping_stop;
+
+/* purge_expired - remove what is older than the retention */
+static void
+purge_expired(struct sg_store *db, long long retention)
+{
+    size_t nq = 0, nv = 0;
+    char *error = NULL;
+    long long before = (long long)time(NULL) - retention;
+    if (sg_store_purge(db, before, &nq, &nv, &error) != SG_OK) {
+        sg_warn("retention purge failed (retried in an hour): %s", error);
+        free(error);
+    } else if (nq > 0 || nv > 0) {
+        sg_info("retention purge: removed %zu quarantined message(s) and %zu verdict row(s) "
+                "older than %lld s",
+                nq, nv, retention);
+    }
+}
+
+/* housekeeping - the purge loop, until housekeeping_stop */
+static void *
+housekeeping(void *arg)
+{
+    const struct sg_config *cfg = arg;
+    struct sg_store *db = NULL;
+    char *error = NULL;
+    if (sg_store_open(cfg->database, true, &db, &error) != SG_OK) {
+        sg_error("retention purge disabled: %s", error);
+        free(error);
+        return NULL;
+    }
+    pthread_mutex_lock(&housekeeping_lock);
+    while (!housekeeping_stop) {
+        pthread_mutex_unlock(&housekeeping_lock);
+        purge_expired(db, cfg->retention);
+        pthread_mutex_lock(&housekeeping_lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += HOUSEKEEPING_INTERVAL;
+        while (!housekeeping_stop &&
+               pthread_cond_timedwait(&housekeeping_wake, &housekeeping_lock, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&housekeeping_lock);
+    sg_store_close(&db);
+    return NULL;
+}
+
 /* The write end of the pipe to the waiting parent of a detached daemon, or -1. */
 static int ready_fd = -1;
 
@@ -354,6 +447,8 @@ print_check(const struct sg_runtime *rt)
     char *postfix = sg_config_socket_postfix(rt->cfg->socket);
     printf("%s: configuration OK\n", rt->cfg->path);
     printf("socket: %s\n", rt->cfg->socket);
+    printf("quarantine database: %s (retention %lld s, release via %s)\n", rt->cfg->database,
+           rt->cfg->retention, rt->cfg->release_via);
     for (size_t i = 0;; i++) {
         char *line = sg_keyring_describe(rt->keys, i);
         if (line == NULL) {
@@ -421,11 +516,37 @@ main(int argc, char **argv)
         fail(EX_OSERR, error);
     if (!write_pid(pid_fd, rt->cfg, &error))
         fail(EX_CANTCREAT, error);
+    if (!make_database_dir(rt->cfg, &id, &error))
+        fail(EX_CANTCREAT, error);
     if (!drop_privileges(rt->cfg, &id, &error))
         fail(EX_NOPERM, error);
     /* As the run user: can it spool large messages?  Better to know now than at the first one. */
     if (sg_spool_check_dir(rt->cfg->spool_directory, &error) != SG_OK)
         fail(EX_CANTCREAT, error);
+    /* Created as the run user, so that it owns the file. */
+    struct sg_store *db = NULL;
+    if (sg_store_open(rt->cfg->database, false, &db, &error) != SG_OK)
+        fail(EX_CANTCREAT, error);
+    sg_callbacks_set_store(db);
+    pthread_t housekeeper;
+    bool housekeeping_started = false;
+    if (rt->cfg->retention > 0) {
+        /* libmilter turns SIGTERM, SIGINT and SIGHUP into an orderly stop by
+         * blocking them in every thread but its own signal thread; a thread
+         * started before smfi_main must block them too, or a SIGTERM landing
+         * there kills the process. */
+        sigset_t stop_signals, old;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGTERM);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
+        int err = pthread_create(&housekeeper, NULL, housekeeping, (void *)rt->cfg);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (err != 0)
+            fail(EX_OSERR, sg_xstrdup("cannot start the housekeeping thread"));
+        housekeeping_started = true;
+    }
     if (!sg_config_socket_loopback(rt->cfg->socket))
         sg_warn("socket %s is reachable from other hosts: anyone who can connect to it can have "
                 "mail signed for your domains; listen on 127.0.0.1 or a unix socket",
@@ -433,9 +554,9 @@ main(int argc, char **argv)
 
     char *postfix = sg_config_socket_postfix(rt->cfg->socket);
     sg_info("sendguard %s starting: socket %s (Postfix main.cf: smtpd_milters = %s), %zu signing "
-            "domain(s), user %s",
+            "domain(s), user %s, quarantine %s",
             SG_VERSION, rt->cfg->socket, postfix, sg_keyring_domains(rt->keys),
-            rt->cfg->user[0] ? rt->cfg->user : "(unchanged)");
+            rt->cfg->user[0] ? rt->cfg->user : "(unchanged)", rt->cfg->database);
     free(postfix);
     signal(SIGPIPE, SIG_IGN);
 
@@ -447,6 +568,14 @@ main(int argc, char **argv)
 
     /* libmilter's session threads may still be finishing messages: the runtime
      * stays published (and the process exits with it). */
+    if (housekeeping_started) {
+        pthread_mutex_lock(&housekeeping_lock);
+        housekeeping_stop = true;
+        pthread_cond_signal(&housekeeping_wake);
+        pthread_mutex_unlock(&housekeeping_lock);
+        pthread_join(housekeeper, NULL);
+    }
+    /* The store stays open like the runtime: session threads may still use it. */
     if (rt->cfg->pid_file[0] != '\0')
         unlink(rt->cfg->pid_file);
     sg_info("sendguard stopped");

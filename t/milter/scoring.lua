@@ -4,7 +4,8 @@
 -- ordinary invoice on the same connection.  What is expected depends on the
 -- thresholds run.sh set (--define expect=...):
 --   reject      reject_at = 8: 550 5.7.1 with the heaviest reasons in the text
---   quarantine  defaults (quarantine not enforced yet): accepted and signed
+--   quarantine  defaults (quarantine_at = 8): discarded for the MTA, unsigned,
+--               stored in the database (the log names its quarantine id)
 --   tag         tag_at = 3 and tag_header set: accepted, signed, header added
 -- The ordinary invoice is always accepted, signed and untagged.
 -- run by run.sh through driver.lua, which has loaded lib.lua (sg.*)
@@ -40,6 +41,15 @@ if expect == "reject" then
     sg.check(log:find("4XTEST0001: [^\n]*hits=[^\n]*double_extension[^\n]*action=reject") ~= nil,
              "the log does not record the rejection with its reasons:\n%s", log)
     sg.check(next(sg.signatures(conn)) == nil, "a rejected message must not be signed")
+elseif expect == "quarantine" then
+    sg.check(r == SMFIR_DISCARD, "eom: reply %s, expected discard (held in the quarantine)",
+             sg.reply_name(r))
+    sg.check(next(sg.signatures(conn)) == nil, "a quarantined message must not be signed")
+    local f = io.open(sg_dir .. "/sendguard.log")
+    local log = f and f:read("a") or ""
+    if f then f:close() end
+    sg.check(log:find("4XTEST0001: [^\n]*action=quarantine quarantine_id=1\n") ~= nil,
+             "the log does not record where the message was quarantined:\n%s", log)
 else
     local sigs = sg.check_signed(conn, r, stage, "example.nl",
                                  { { "rsa2026", "rsa-sha256" }, { "ed2026", "ed25519-sha256" } })

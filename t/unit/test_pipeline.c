@@ -80,7 +80,7 @@ run(struct fixture *f, const char *text, enum sg_origin origin, struct sg_verdic
     struct sg_msg *m = sg_msg_new(f->rt->cfg->spool_memory_limit, f->rt->cfg->spool_directory);
     char *error = NULL;
     assert_int_equal(sg_msg_parse(m, text, strlen(text), &error), SG_OK);
-    sg_pipeline_run(f->rt, m, origin, v);
+    sg_pipeline_run(f->rt, m, origin, 0, v);
     sg_msg_free(&m);
 }
 
