@@ -14,9 +14,35 @@
 #ifndef SG_JSON_H
 #define SG_JSON_H
 
+#include "message.h"
 #include "pipeline.h"
+#include "store.h"
 
 /* sg_json_verdict - one verdict as a JSON object text (caller frees); file may be NULL */
 char *sg_json_verdict(const struct sg_verdict *v, const char *file);
+
+/* For sendguardctl; text fields that are not UTF-8 get '?' for the bad bytes.
+ *
+ * A quarantined message is an object with: id, time (seconds since 1970),
+ * queue_id, client_addr, env_from, rcpts [..], from, subject, score,
+ * reason, state; `show` adds verdict (the object above, as stored),
+ * headers [[name, value]...] and preview (decoded text). */
+
+/* sg_json_quarantine_list - an array of quarantined messages (caller frees) */
+char *sg_json_quarantine_list(struct sg_quarantined *const *list, size_t n);
+
+/* sg_json_quarantine_show - one message with its verdict, the header
+ * fields of msg and a text preview (may be NULL); caller frees */
+char *sg_json_quarantine_show(const struct sg_quarantined *q, const struct sg_msg *msg,
+                              const char *preview);
+
+/* sg_json_stats - {since, total, inbound, actions {name: n}, rules [{rule, n}]}
+ * where the "inbound" action is reported apart from the others */
+char *sg_json_stats(const struct sg_store_stats *s, long long since);
+
+/* sg_json_verdict_explain - a stored verdict's hits as text for a person,
+ * one "  +W.W  rule  where  snippet" line and one explanation line each;
+ * NULL when the text is not a verdict (caller frees) */
+char *sg_json_verdict_explain(const char *verdict_json);
 
 #endif

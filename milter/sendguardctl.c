@@ -8,12 +8,18 @@
 #include "keyring.h"
 #include "mime.h"
 #include "pipeline.h"
+#include "quarantine.h"
+#include "reinject.h"
 #include "runtime.h"
+#include "store.h"
 #include "version.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <libgen.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +369,586 @@ verb_score(const char *config, int argc, char **argv)
     return status;
 }
 
+/* ---- the quarantine ---------------------------------------------------- */
+
+/* Exit status for a store error. */
+static int
+store_status(enum sg_rc rc)
+{
+    return rc == SG_TEMP ? EX_TEMPFAIL : rc == SG_PERM ? EX_DATAERR : EX_SOFTWARE;
+}
+
+/* who_may - "user sendguard and group sendguard", for permission messages */
+static char *
+who_may(const struct sg_config *cfg, const char *dir)
+{
+    struct stat st;
+    const char *user = cfg->user[0] ? cfg->user : "the daemon's user";
+    if (stat(dir, &st) == 0) {
+        struct group *gr = getgrgid(st.st_gid);
+        if (gr != NULL)
+            return sg_xasprintf("user %s and group %s", user, gr->gr_name);
+    }
+    return sg_xasprintf("user %s and its admin group", user);
+}
+
+/* open_store - the daemon's database, or exit with a message that says
+ * what to do: it is missing (66), not ours to read (77), locked (75) */
+static struct sg_store *
+open_store(const struct sg_config *cfg)
+{
+    char *copy = sg_xstrdup(cfg->database);
+    const char *dir = dirname(copy);
+    struct sg_store *store = NULL;
+    char *error = NULL;
+    int status = EX_OK;
+    if (access(cfg->database, R_OK | W_OK) < 0) {
+        int err = errno;
+        if (err == ENOENT) {
+            fprintf(stderr,
+                    "sendguardctl: no quarantine database at %s: sendguard creates it when it "
+                    "starts (is this the daemon's configuration? see -c)\n",
+                    cfg->database);
+            status = EX_NOINPUT;
+        } else if (err == EACCES || err == EPERM || err == EROFS) {
+            char *who = who_may(cfg, dir);
+            fprintf(stderr,
+                    "sendguardctl: permission denied: %s: the quarantine holds personal data and "
+                    "only %s may use it; run sendguardctl as root or as a member of that group\n",
+                    cfg->database, who);
+            free(who);
+            status = EX_NOPERM;
+        } else {
+            fprintf(stderr, "sendguardctl: %s: %s\n", cfg->database, strerror(err));
+            status = EX_IOERR;
+        }
+    } else {
+        enum sg_rc rc = sg_store_open(cfg->database, true, &store, &error);
+        if (rc != SG_OK) {
+            fprintf(stderr, "sendguardctl: %s%s\n", error,
+                    rc == SG_TEMP ? " (locked or busy: try again)" : "");
+            free(error);
+            status = store_status(rc);
+        }
+    }
+    free(copy);
+    if (status != EX_OK)
+        exit(status);
+    return store;
+}
+
+/* parse_id - a quarantine id, or exit with usage */
+static long long
+parse_id(const char *verb, const char *text)
+{
+    char *end;
+    errno = 0;
+    long long id = strtoll(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || id <= 0 || errno != 0) {
+        fprintf(stderr, "sendguardctl quarantine %s: \"%s\" is not a message id (see "
+                        "`sendguardctl quarantine list`)\n",
+                verb, text);
+        exit(EX_USAGE);
+    }
+    return id;
+}
+
+/* parse_age - a duration for --since/--older-than, or exit with usage */
+static long long
+parse_age(const char *option, const char *text)
+{
+    long long seconds;
+    if (!sg_config_parse_duration(text, &seconds)) {
+        fprintf(stderr,
+                "sendguardctl: %s \"%s\": give a duration such as 30d, 12h, 15m or 90s\n",
+                option, text);
+        exit(EX_USAGE);
+    }
+    return seconds;
+}
+
+/* format_time - local time as "2026-11-23 08:01" into buf */
+static const char *
+format_time(long long t, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (localtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%d %H:%M", &tm) == 0)
+        snprintf(buf, size, "%lld", t);
+    return buf;
+}
+
+/* one_line - s cut to width characters (UTF-8 aware enough: never splits a
+ * sequence), control characters as spaces, into buf */
+static const char *
+one_line(const char *s, size_t width, char *buf, size_t size)
+{
+    size_t o = 0, chars = 0;
+    if (s == NULL)
+        s = "-";
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < size; p++) {
+        if ((*p & 0xc0) != 0x80 && chars++ == width)
+            break;
+        buf[o++] = *p < 0x20 ? ' ' : (char)*p;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* quarantine_list - newest first, filtered */
+static int
+quarantine_list(const struct sg_config *cfg, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},    {"rule", required_argument, NULL, 'r'},
+        {"since", required_argument, NULL, 's'}, {"state", required_argument, NULL, 'S'},
+        {"limit", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0},
+    };
+    struct sg_store_filter f = {.state = "held"};
+    bool json = false;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "jf:t:r:s:S:l:", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            json = true;
+            break;
+        case 'f':
+            f.sender = optarg;
+            break;
+        case 't':
+            f.recipient = optarg;
+            break;
+        case 'r':
+            f.reason = optarg;
+            break;
+        case 's':
+            f.since = (long long)time(NULL) - parse_age("--since", optarg);
+            break;
+        case 'S':
+            if (strcmp(optarg, "all") == 0)
+                f.state = NULL;
+            else if (strcmp(optarg, "held") == 0 || strcmp(optarg, "released") == 0)
+                f.state = optarg;
+            else {
+                fprintf(stderr, "sendguardctl quarantine list: --state is held, released or all\n");
+                return EX_USAGE;
+            }
+            break;
+        case 'l':
+            f.limit = (size_t)strtoul(optarg, NULL, 10);
+            break;
+        default:
+            return EX_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "sendguardctl quarantine list: unexpected \"%s\"\n", argv[optind]);
+        return EX_USAGE;
+    }
+    struct sg_store *store = open_store(cfg);
+    struct sg_quarantined **list = NULL;
+    size_t n = 0;
+    char *error = NULL;
+    enum sg_rc rc = sg_store_quarantine_list(store, &f, &list, &n, &error);
+    sg_store_close(&store);
+    if (rc != SG_OK) {
+        fprintf(stderr, "sendguardctl: %s\n", error);
+        free(error);
+        return store_status(rc);
+    }
+    if (json) {
+        char *text = sg_json_quarantine_list(list, n);
+        printf("%s\n", text);
+        free(text);
+    } else if (n == 0) {
+        printf("no quarantined messages%s\n",
+               f.sender || f.recipient || f.reason || f.since ? " match" : "");
+    } else {
+        printf("%-6s %-16s %-28s %-28s %-30s %5s %s\n", "ID", "TIME", "FROM", "TO", "SUBJECT",
+               "SCORE", "REASON");
+        for (size_t i = 0; i < n; i++) {
+            const struct sg_quarantined *q = list[i];
+            char t[32], from[128], to[128], subject[160], rcpt[256];
+            snprintf(rcpt, sizeof(rcpt), "%s%s", q->nrcpts ? q->rcpts[0] : "-",
+                     q->nrcpts > 1 ? " +" : "");
+            printf("%-6lld %-16s %-28s %-28s %-30s %5.1f %s%s\n", q->id,
+                   format_time(q->time, t, sizeof(t)),
+                   one_line(q->env_from && q->env_from[0] ? q->env_from : "<>", 28, from,
+                            sizeof(from)),
+                   one_line(rcpt, 28, to, sizeof(to)), one_line(q->subject, 30, subject, sizeof(subject)),
+                   q->score, q->reason ? q->reason : "-",
+                   strcmp(q->state, "held") != 0 ? " (released)" : "");
+        }
+    }
+    sg_quarantined_list_free(&list, n);
+    return EX_OK;
+}
+
+/* get_message - one stored message, or exit */
+static struct sg_quarantined *
+get_message(struct sg_store **store, long long id)
+{
+    struct sg_quarantined *q = NULL;
+    char *error = NULL;
+    enum sg_rc rc = sg_store_quarantine_get(*store, id, &q, &error);
+    if (rc != SG_OK) {
+        fprintf(stderr, "sendguardctl: %s\n", error);
+        free(error);
+        sg_store_close(store);
+        exit(store_status(rc));
+    }
+    return q;
+}
+
+/* preview - the first text part, decoded, at most max bytes (caller frees) */
+static char *
+preview(struct sg_msg *msg, size_t max)
+{
+    struct sg_content *content = NULL;
+    char *error = NULL;
+    if (sg_mime_analyse(msg, &content, &error) != SG_OK) {
+        char *text = sg_xasprintf("(cannot decode: %s)", error);
+        free(error);
+        return text;
+    }
+    char *text = NULL;
+    for (size_t i = 0; i < content->nparts && text == NULL; i++) {
+        const struct sg_text_part *p = &content->parts[i];
+        size_t len = p->text_len < max ? p->text_len : max;
+        while (len > 0 && len < p->text_len && ((unsigned char)p->text[len] & 0xc0) == 0x80)
+            len--; /* never cut a UTF-8 sequence */
+        text = sg_xasprintf("%.*s%s", (int)len, p->text, len < p->text_len ? "\n[...]" : "");
+    }
+    sg_content_free(&content);
+    return text ? text : sg_xstrdup("(no text part)");
+}
+
+/* quarantine_show - everything about one message */
+static int
+quarantine_show(const struct sg_config *cfg, int argc, char **argv)
+{
+    bool json = false;
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "j", longopts, NULL)) != -1) {
+        if (ch != 'j')
+            return EX_USAGE;
+        json = true;
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "sendguardctl quarantine show: need one message id\n");
+        return EX_USAGE;
+    }
+    long long id = parse_id("show", argv[optind]);
+    struct sg_store *store = open_store(cfg);
+    struct sg_quarantined *q = get_message(&store, id);
+    sg_store_close(&store);
+    sg_mime_init();
+    struct sg_msg *msg = sg_msg_new(cfg->spool_memory_limit, cfg->spool_directory);
+    char *error = NULL;
+    if (sg_msg_parse(msg, (const char *)q->raw, q->raw_len, &error) != SG_OK) {
+        fprintf(stderr, "sendguardctl: message %lld: %s\n", id, error);
+        free(error);
+        sg_msg_free(&msg);
+        msg = NULL;
+    }
+    char *text = msg ? preview(msg, 2000) : NULL;
+    if (json) {
+        char *out = sg_json_quarantine_show(q, msg, text);
+        printf("%s\n", out);
+        free(out);
+    } else {
+        char t[32];
+        printf("message %lld (%s), quarantined %s\n", q->id, q->state,
+               format_time(q->time, t, sizeof(t)));
+        printf("  queue id:  %s\n  client:    %s\n  envelope:  from <%s> to", q->queue_id ? q->queue_id : "-",
+               q->client_addr ? q->client_addr : "-", q->env_from ? q->env_from : "");
+        for (size_t i = 0; i < q->nrcpts; i++)
+            printf("%s <%s>", i ? "," : "", q->rcpts[i]);
+        printf("\n  From:      %s\n  Subject:   %s\n  score:     %.1f (%s)\nwhy:\n",
+               q->from_header ? q->from_header : "-", q->subject ? q->subject : "-", q->score,
+               q->reason ? q->reason : "-");
+        char *why = sg_json_verdict_explain(q->verdict_json);
+        printf("%s", why ? why : "  (no stored verdict)\n");
+        free(why);
+        printf("header:\n");
+        for (size_t i = 0; msg != NULL && i < sg_msg_header_count(msg); i++) {
+            const char *v = sg_msg_header_value(msg, i);
+            printf("  %s: %s\n", sg_msg_header_name(msg, i), v + strspn(v, " \t"));
+        }
+        printf("text:\n%s\n", text ? text : "(not readable)");
+    }
+    free(text);
+    sg_msg_free(&msg);
+    sg_quarantined_free(&q);
+    return EX_OK;
+}
+
+/* inject - hand bytes to the MTA the configured way */
+static enum sg_rc
+inject(const struct sg_config *cfg, const struct sg_quarantined *q, char *const *rcpts,
+       size_t nrcpts, const char *token, char **reply_r, char **error_r)
+{
+    char *host = NULL, *port = NULL;
+    size_t len;
+    enum sg_rc rc;
+    *reply_r = NULL;
+    if (sg_config_release_smtp(cfg->release_via, &host, &port, error_r)) {
+        char *data = sg_release_message(q->raw, q->raw_len, token, true, &len);
+        rc = sg_reinject_smtp(host, port, q->env_from ? q->env_from : "", rcpts, nrcpts, data, len,
+                              reply_r, error_r);
+        free(data);
+        free(host);
+        free(port);
+    } else {
+        free(*error_r);
+        *error_r = NULL;
+        char *data = sg_release_message(q->raw, q->raw_len, token, false, &len);
+        rc = sg_reinject_sendmail(cfg->release_via + strlen("sendmail:"),
+                                  q->env_from ? q->env_from : "", rcpts, nrcpts, data, len,
+                                  error_r);
+        free(data);
+    }
+    return rc;
+}
+
+/* quarantine_release - re-inject once, with a token the milter honours once */
+static int
+quarantine_release(const struct sg_config *cfg, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"to", required_argument, NULL, 't'},
+                                             {NULL, 0, NULL, 0}};
+    char *to = NULL;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "t:", longopts, NULL)) != -1) {
+        if (ch != 't')
+            return EX_USAGE;
+        to = optarg;
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "sendguardctl quarantine release: need one message id\n");
+        return EX_USAGE;
+    }
+    if (to != NULL && (to[0] == '\0' || !sg_reinject_valid_address(to) || !strchr(to, '@'))) {
+        fprintf(stderr, "sendguardctl quarantine release: --to \"%s\" is not an address\n", to);
+        return EX_USAGE;
+    }
+    long long id = parse_id("release", argv[optind]);
+    struct sg_store *store = open_store(cfg);
+    struct sg_quarantined *q = get_message(&store, id);
+    char *error = NULL;
+    char *token = sg_release_token(&error);
+    if (token == NULL) {
+        fprintf(stderr, "sendguardctl: %s\n", error);
+        free(error);
+        sg_quarantined_free(&q);
+        sg_store_close(&store);
+        return EX_OSERR;
+    }
+    long long now = (long long)time(NULL);
+    enum sg_rc rc = sg_store_release_begin(store, id, token, now, now + SG_RELEASE_TOKEN_TTL, &error);
+    if (rc != SG_OK) {
+        fprintf(stderr, "sendguardctl: %s\n", error);
+        free(error);
+        free(token);
+        sg_quarantined_free(&q);
+        sg_store_close(&store);
+        return store_status(rc);
+    }
+    char *only[] = {to, NULL};
+    char *const *rcpts = to ? only : q->rcpts;
+    size_t nrcpts = to ? 1 : q->nrcpts;
+    char *reply = NULL;
+    enum sg_rc sent = inject(cfg, q, rcpts, nrcpts, token, &reply, &error);
+    bool unused = false;
+    char *end_error = NULL;
+    rc = sg_store_release_end(store, id, token, sent == SG_OK, &unused, &end_error);
+    int status = EX_OK;
+    if (sent != SG_OK) {
+        fprintf(stderr, "sendguardctl: message %lld not released, it stays in the quarantine: %s\n",
+                id, error);
+        status = EX_UNAVAILABLE;
+    } else {
+        printf("message %lld released to", id);
+        for (size_t i = 0; i < nrcpts; i++)
+            printf("%s <%s>", i ? "," : "", rcpts[i]);
+        printf(" via %s%s%s\n", cfg->release_via, reply ? ": " : "", reply ? reply : "");
+        if (unused)
+            fprintf(stderr,
+                    "sendguardctl: warning: the MTA accepted message %lld but it did not pass "
+                    "through sendguard (its release token is unused), so it is not DKIM-signed: "
+                    "check smtpd_milters/non_smtpd_milters and release_via\n",
+                    id);
+    }
+    if (rc != SG_OK) {
+        fprintf(stderr, "sendguardctl: %s\n", end_error);
+        if (status == EX_OK)
+            status = store_status(rc);
+    }
+    free(end_error);
+    free(error);
+    free(reply);
+    free(token);
+    sg_quarantined_free(&q);
+    sg_store_close(&store);
+    return status;
+}
+
+/* quarantine_delete - remove messages for good */
+static int
+quarantine_delete(const struct sg_config *cfg, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "sendguardctl quarantine delete: need message ids\n");
+        return EX_USAGE;
+    }
+    for (int i = 1; i < argc; i++)
+        (void)parse_id("delete", argv[i]);
+    struct sg_store *store = open_store(cfg);
+    int status = EX_OK;
+    for (int i = 1; i < argc; i++) {
+        char *error = NULL;
+        long long id = parse_id("delete", argv[i]);
+        enum sg_rc rc = sg_store_quarantine_delete(store, id, &error);
+        if (rc != SG_OK) {
+            fprintf(stderr, "sendguardctl: %s\n", error);
+            free(error);
+            status = store_status(rc);
+        } else {
+            printf("message %lld deleted\n", id);
+        }
+    }
+    sg_store_close(&store);
+    return status;
+}
+
+/* quarantine_purge - remove what is older than an age (default: the retention) */
+static int
+quarantine_purge(const struct sg_config *cfg, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"older-than", required_argument, NULL, 'o'},
+                                             {NULL, 0, NULL, 0}};
+    long long age = cfg->retention;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "o:", longopts, NULL)) != -1) {
+        if (ch != 'o')
+            return EX_USAGE;
+        age = parse_age("--older-than", optarg);
+    }
+    if (optind != argc) {
+        fprintf(stderr, "sendguardctl quarantine purge: unexpected \"%s\"\n", argv[optind]);
+        return EX_USAGE;
+    }
+    if (age <= 0) {
+        printf("retention is 0 (keep forever): nothing purged; use --older-than AGE\n");
+        return EX_OK;
+    }
+    struct sg_store *store = open_store(cfg);
+    size_t nq = 0, nv = 0;
+    char *error = NULL;
+    enum sg_rc rc = sg_store_purge(store, (long long)time(NULL) - age, &nq, &nv, &error);
+    sg_store_close(&store);
+    if (rc != SG_OK) {
+        fprintf(stderr, "sendguardctl: %s\n", error);
+        free(error);
+        return store_status(rc);
+    }
+    printf("purged %zu quarantined message(s) and %zu verdict row(s) older than %lld s\n", nq, nv,
+           age);
+    return EX_OK;
+}
+
+/* verb_quarantine - list, show, release, delete, purge */
+static int
+verb_quarantine(const char *config, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(const struct sg_config *cfg, int argc, char **argv);
+    } subs[] = {
+        {"list", quarantine_list},       {"show", quarantine_show},
+        {"release", quarantine_release}, {"delete", quarantine_delete},
+        {"purge", quarantine_purge},
+    };
+    if (argc < 2) {
+        fprintf(stderr, "sendguardctl quarantine: list, show, release, delete or purge? "
+                        "(sendguardctl quarantine --help)\n");
+        return EX_USAGE;
+    }
+    for (size_t i = 0; i < SG_NELEM(subs); i++) {
+        if (strcmp(argv[1], subs[i].name) != 0)
+            continue;
+        struct sg_config *cfg = load_config(config);
+        int status = subs[i].run(cfg, argc - 1, argv + 1);
+        sg_config_free(&cfg);
+        return status;
+    }
+    fprintf(stderr, "sendguardctl quarantine: unknown action \"%s\"\n", argv[1]);
+    return EX_USAGE;
+}
+
+/* verb_stats - counts per action and top rule */
+static int
+verb_stats(const char *config, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"since", required_argument, NULL, 's'},
+                                             {NULL, 0, NULL, 0}};
+    bool json = false;
+    long long age = 7 * 86400;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "js:", longopts, NULL)) != -1) {
+        if (ch == 'j')
+            json = true;
+        else if (ch == 's')
+            age = strcmp(optarg, "all") == 0 ? -1 : parse_age("--since", optarg);
+        else
+            return EX_USAGE;
+    }
+    struct sg_config *cfg = load_config(config);
+    struct sg_store *store = open_store(cfg);
+    long long since = age < 0 ? 0 : (long long)time(NULL) - age;
+    struct sg_store_stats st;
+    char *error = NULL;
+    enum sg_rc rc = sg_store_stats(store, since, &st, &error);
+    sg_store_close(&store);
+    sg_config_free(&cfg);
+    if (rc != SG_OK) {
+        fprintf(stderr, "sendguardctl: %s\n", error);
+        free(error);
+        return store_status(rc);
+    }
+    if (json) {
+        char *text = sg_json_stats(&st, since);
+        printf("%s\n", text);
+        free(text);
+    } else {
+        char t[32];
+        unsigned long long inbound = 0;
+        for (size_t i = 0; i < st.nactions; i++)
+            if (strcmp(st.actions[i].name, "inbound") == 0)
+                inbound = st.actions[i].n;
+        printf("outgoing messages since %s: %llu", since ? format_time(since, t, sizeof(t)) : "the start",
+               st.total - inbound);
+        printf(" (and %llu other messages passed untouched)\n", inbound);
+        for (size_t i = 0; i < st.nactions; i++)
+            if (strcmp(st.actions[i].name, "inbound") != 0)
+                printf("  %-12s %llu\n", st.actions[i].name, st.actions[i].n);
+        if (st.nrules > 0)
+            printf("top rules (heaviest hit per message):\n");
+        for (size_t i = 0; i < st.nrules; i++)
+            printf("  %-24s %llu\n", st.rules[i].name, st.rules[i].n);
+    }
+    sg_store_stats_clear(&st);
+    return EX_OK;
+}
+
 static const struct verb verbs[] = {
     {"keygen",
      "keygen [--type rsa|ed25519] [--bits N] [--output FILE] [--if-missing] DOMAIN SELECTOR",
@@ -381,6 +967,29 @@ static const struct verb verbs[] = {
      "(the strongest over all files); 64 and up for errors.  --at scores as if it were\n"
      "that time (seconds since 1970), for reproducible results on old messages.",
      verb_score},
+    {"quarantine",
+     "quarantine list|show|release|delete|purge ...",
+     "The messages sendguard held back, in its database (quarantine.database):\n"
+     "  quarantine list [--json] [--from TEXT] [--to TEXT] [--rule ID] [--since AGE]\n"
+     "                  [--state held|released|all] [--limit N]\n"
+     "      newest first; --from/--to match part of the sender/a recipient, --rule the\n"
+     "      heaviest rule, --since the age (30d, 12h, 15m); default state held\n"
+     "  quarantine show [--json] ID\n"
+     "      envelope, the verdict with every rule hit explained, header, text\n"
+     "  quarantine release [--to ADDR] ID\n"
+     "      hand the message back to the MTA (release_via) with a one-time token, so\n"
+     "      that sendguard lets it through once, DKIM-signed; --to sends it to ADDR\n"
+     "      only.  It is marked released only when the MTA accepted it.\n"
+     "  quarantine delete ID...\n"
+     "  quarantine purge [--older-than AGE]   (default: the configured retention)\n"
+     "Exit status: 0 done, 64 usage, 65 unknown id or not held, 66 no database,\n"
+     "69 the MTA refused or could not be reached, 75 database locked, 77 permission\n"
+     "denied (run as root or as a member of the admin group), 78 configuration.",
+     verb_quarantine},
+    {"stats", "stats [--json] [--since AGE|all]",
+     "Count the verdicts of the last 7 days (or --since AGE): outgoing messages per\n"
+     "action and per heaviest rule, and how many other (inbound) messages passed.",
+     verb_stats},
 };
 
 /* usage - the verb list */
@@ -400,6 +1009,8 @@ int
 main(int argc, char **argv)
 {
     const char *config = DEFAULT_CONFIG;
+    /* A sendmail that stops reading must not kill us: its exit status tells. */
+    signal(SIGPIPE, SIG_IGN);
     int i = 1;
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
