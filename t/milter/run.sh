@@ -11,7 +11,8 @@
 #     socket    the milter socket ("unix:/tmp/sgmt.../sendguard.sock")
 #     sg_script the case script
 #     sg_lib    path of lib.lua (the sg.* helpers)
-#     sg_dir    the temporary directory
+#     sg_dir    the temporary directory (the configuration is sg_dir/sendguard.conf)
+#     sg_bin    the directory of the sendguard binary (and sendguardctl)
 # plus every --define, then stops sendguard with SIGTERM and checks that it
 # exited with status 0.  Exit status: miltertest's (0 = pass), 1 when the
 # daemon misbehaved, 1 also when something needed is missing (tests never skip).
@@ -120,7 +121,7 @@ done
 
 # miltertest's own read timeout (10 s per reply) bounds this step
 set -- -s "$here/driver.lua" -D "sg_script=$script" -D "socket=unix:$sock" \
-    -D "sg_lib=$here/lib.lua" -D "sg_dir=$SG_DIR"
+    -D "sg_lib=$here/lib.lua" -D "sg_dir=$SG_DIR" -D "sg_bin=$(dirname "$SENDGUARD")"
 IFS='
 '
 for d in $defines; do
