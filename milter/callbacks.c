@@ -38,7 +38,7 @@ struct message {
     enum sg_origin origin;
     char *envfrom;
     char **rcpts; /* NULL-terminated, without angle brackets */
-    size_t nrcpts;
+    size_t nrcpts, rcpts_cap;
     char *spool_error; /* set when the body could not be stored */
 };
 
@@ -205,9 +205,10 @@ on_envrcpt(SMFICTX *ctx, char **argv)
     struct conn *c = conn_get(ctx);
     struct message *m = c->m;
     if (m != NULL) {
-        /* Grows by doubling: n + 1 slots for the terminating NULL. */
-        if ((m->nrcpts & (m->nrcpts + 1)) == 0 || m->rcpts == NULL)
-            m->rcpts = sg_xrealloc(m->rcpts, (2 * m->nrcpts + 2) * sizeof(*m->rcpts));
+        if (m->nrcpts + 2 > m->rcpts_cap) { /* room for one more and the NULL */
+            m->rcpts_cap = m->rcpts_cap ? 2 * m->rcpts_cap : 4;
+            m->rcpts = sg_xrealloc(m->rcpts, m->rcpts_cap * sizeof(*m->rcpts));
+        }
         m->rcpts[m->nrcpts++] = address_of(argv[0]);
         m->rcpts[m->nrcpts] = NULL;
     }
