@@ -183,12 +183,12 @@ sg_store_release_take(struct sg_store *store, const char *token, long long now, 
 
 /* sg_store_release_end - dispatch */
 enum sg_rc
-sg_store_release_end(struct sg_store *store, long long id, const char *token, bool delivered,
-                     bool *unused_r, char **error_r)
+sg_store_release_end(struct sg_store *store, long long id, const char *token,
+                     enum sg_release_outcome outcome, bool *unused_r, char **error_r)
 {
     bool unused = false;
     pthread_mutex_lock(&store->lock);
-    enum sg_rc rc = store->ops->release_end(store, id, token, delivered, &unused, error_r);
+    enum sg_rc rc = store->ops->release_end(store, id, token, outcome, &unused, error_r);
     pthread_mutex_unlock(&store->lock);
     if (unused_r != NULL)
         *unused_r = unused;

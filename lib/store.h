@@ -142,11 +142,22 @@ enum sg_rc sg_store_release_begin(struct sg_store *store, long long id, const ch
 enum sg_rc sg_store_release_take(struct sg_store *store, const char *token, long long now,
                                  long long *id_r, char **error_r);
 
-/* sg_store_release_end - after the re-injection: remove the token if it is
- * still there (*unused_r: the message did not pass the milter) and leave the
- * message released (delivered) or held (the MTA refused it) */
+/* How a re-injection ended. */
+enum sg_release_outcome {
+    SG_RELEASE_REFUSED,  /* the MTA did not take it: the message is held again */
+    SG_RELEASE_ACCEPTED, /* taken after passing the milter (SMTP: the milter
+                            answers before the MTA does): an unused token
+                            means it did not pass sendguard */
+    SG_RELEASE_QUEUED,   /* handed to a queue the milter reads later
+                            (sendmail's maildrop): the token stays valid
+                            until the milter takes it or it expires */
+};
+
+/* sg_store_release_end - after the re-injection: leave the message released
+ * (accepted or queued) or held (refused); remove the token unless queued,
+ * and say in *unused_r (may be NULL) whether it was still there */
 enum sg_rc sg_store_release_end(struct sg_store *store, long long id, const char *token,
-                                bool delivered, bool *unused_r, char **error_r);
+                                enum sg_release_outcome outcome, bool *unused_r, char **error_r);
 
 /* sg_store_stats - counts per action and per top rule of the verdict rows
  * with time >= since; fills *s (free with sg_store_stats_clear) */

@@ -31,7 +31,7 @@ struct sg_store_ops {
     enum sg_rc (*release_take)(struct sg_store *store, const char *token, long long now,
                                long long *id_r, char **error_r);
     enum sg_rc (*release_end)(struct sg_store *store, long long id, const char *token,
-                              bool delivered, bool *unused_r, char **error_r);
+                              enum sg_release_outcome outcome, bool *unused_r, char **error_r);
     enum sg_rc (*stats)(struct sg_store *store, long long since, struct sg_store_stats *s,
                         char **error_r);
 };

@@ -846,10 +846,10 @@ out:
     return rc;
 }
 
-/* sqlite_release_end - drop the token if unused, set the final state */
+/* sqlite_release_end - drop the token unless queued, set the final state */
 static enum sg_rc
-sqlite_release_end(struct sg_store *store, long long id, const char *token, bool delivered,
-                   bool *unused_r, char **error_r)
+sqlite_release_end(struct sg_store *store, long long id, const char *token,
+                   enum sg_release_outcome outcome, bool *unused_r, char **error_r)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     char *what = sg_xasprintf("finish releasing quarantined message %lld", id);
@@ -857,18 +857,27 @@ sqlite_release_end(struct sg_store *store, long long id, const char *token, bool
     enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", what, error_r);
     if (rc != SG_OK)
         goto out;
-    rc = prepare(s, "DELETE FROM release_token WHERE token = ?1", what, &st, error_r);
+    rc = prepare(s,
+                 outcome == SG_RELEASE_QUEUED
+                     ? "SELECT 1 FROM release_token WHERE token = ?1"
+                     : "DELETE FROM release_token WHERE token = ?1 RETURNING 1",
+                 what, &st, error_r);
     if (rc != SG_OK)
         goto out;
     bind_text(st, 1, token);
-    rc = step_done(s, st, what, error_r);
+    int code = sqlite3_step(st);
+    *unused_r = code == SQLITE_ROW;
+    if (code == SQLITE_ROW)
+        code = sqlite3_step(st);
+    if (code != SQLITE_DONE)
+        rc = db_fail(s, code, what, error_r);
+    sqlite3_finalize(st);
     if (rc != SG_OK)
         goto out;
-    *unused_r = sqlite3_changes(s->db) > 0;
-    /* Delivered: released, whether or not the milter saw the token.  Not
-     * delivered: held again, even if the milter took the token. */
+    /* Taken: released, whether or not the milter saw the token yet.
+     * Refused: held again, even if the milter took the token. */
     rc = change_one(s, "UPDATE quarantine SET state = ?2 WHERE id = ?1", id,
-                    delivered ? "released" : "held", what, error_r);
+                    outcome == SG_RELEASE_REFUSED ? "held" : "released", what, error_r);
     if (rc == SG_OK)
         rc = run_script(s, "COMMIT", what, error_r);
 out:

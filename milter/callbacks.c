@@ -357,8 +357,10 @@ record_verdict(const char *qid, const struct sg_verdict *v)
     if (store == NULL)
         return;
     char *error = NULL;
-    const char *action =
-        v->origin == SG_ORIGIN_INBOUND ? "inbound" : sg_action_name(v->action);
+    /* Released messages are counted apart from what passed on its own. */
+    const char *action = v->origin == SG_ORIGIN_INBOUND ? "inbound"
+                         : v->released > 0              ? "released"
+                                                        : sg_action_name(v->action);
     if (sg_store_verdict_put(store, (long long)time(NULL), qid, action, v->score.total,
                              sg_verdict_top_rule(v), &error) != SG_OK) {
         sg_warn("%s: statistics row not written: %s", qid, error);

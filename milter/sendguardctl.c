@@ -750,7 +750,11 @@ quarantine_release(const struct sg_config *cfg, int argc, char **argv)
         return EX_OSERR;
     }
     long long now = (long long)time(NULL);
-    enum sg_rc rc = sg_store_release_begin(store, id, token, now, now + SG_RELEASE_TOKEN_TTL, &error);
+    /* Through sendmail the message may wait in the MTA's queue (sendguard
+     * down, a tempfail) before the milter sees the token: give it a day. */
+    long long ttl =
+        strncmp(cfg->release_via, "sendmail:", 9) == 0 ? 86400 : SG_RELEASE_TOKEN_TTL;
+    enum sg_rc rc = sg_store_release_begin(store, id, token, now, now + ttl, &error);
     if (rc != SG_OK) {
         fprintf(stderr, "sendguardctl: %s\n", error);
         free(error);
@@ -766,7 +770,13 @@ quarantine_release(const struct sg_config *cfg, int argc, char **argv)
     enum sg_rc sent = inject(cfg, q, rcpts, nrcpts, token, &reply, &error);
     bool unused = false;
     char *end_error = NULL;
-    rc = sg_store_release_end(store, id, token, sent == SG_OK, &unused, &end_error);
+    /* SMTP: the milter has taken the token before the MTA says 250.  sendmail
+     * returns once the message is in the maildrop; the milter sees it later. */
+    bool queued = strncmp(cfg->release_via, "sendmail:", 9) == 0;
+    enum sg_release_outcome outcome = sent != SG_OK ? SG_RELEASE_REFUSED
+                                      : queued      ? SG_RELEASE_QUEUED
+                                                    : SG_RELEASE_ACCEPTED;
+    rc = sg_store_release_end(store, id, token, outcome, &unused, &end_error);
     int status = EX_OK;
     if (sent != SG_OK) {
         fprintf(stderr, "sendguardctl: message %lld not released, it stays in the quarantine: %s\n",
@@ -777,7 +787,7 @@ quarantine_release(const struct sg_config *cfg, int argc, char **argv)
         for (size_t i = 0; i < nrcpts; i++)
             printf("%s <%s>", i ? "," : "", rcpts[i]);
         printf(" via %s%s%s\n", cfg->release_via, reply ? ": " : "", reply ? reply : "");
-        if (unused)
+        if (unused && outcome == SG_RELEASE_ACCEPTED)
             fprintf(stderr,
                     "sendguardctl: warning: the MTA accepted message %lld but it did not pass "
                     "through sendguard (its release token is unused), so it is not DKIM-signed: "

@@ -687,7 +687,7 @@ test_release(void **state)
     error = NULL;
     assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine WHERE state = 'released'"),
                      1);
-    assert_int_equal(sg_store_release_end(fx->store, id, "t1", true, &unused, &error), SG_OK);
+    assert_int_equal(sg_store_release_end(fx->store, id, "t1", SG_RELEASE_ACCEPTED, &unused, &error), SG_OK);
     assert_false(unused);
     /* Released: a second release is refused. */
     assert_int_equal(sg_store_release_begin(fx->store, id, "t3", 1030, 1630, &error), SG_PERM);
@@ -703,7 +703,7 @@ test_release(void **state)
     assert_int_equal(sg_store_release_begin(fx->store, other, "t5", 1200, 1800, &error), SG_OK);
     /* The MTA took it but refused it later: the message is held again. */
     assert_int_equal(sg_store_release_take(fx->store, "t5", 1201, &got, &error), SG_OK);
-    assert_int_equal(sg_store_release_end(fx->store, other, "t5", false, &unused, &error), SG_OK);
+    assert_int_equal(sg_store_release_end(fx->store, other, "t5", SG_RELEASE_REFUSED, &unused, &error), SG_OK);
     assert_false(unused);
     struct sg_quarantined *q = NULL;
     assert_int_equal(sg_store_quarantine_get(fx->store, other, &q, &error), SG_OK);
@@ -711,8 +711,21 @@ test_release(void **state)
     sg_quarantined_free(&q);
     /* Delivered without passing the milter: released, and the token reported unused. */
     assert_int_equal(sg_store_release_begin(fx->store, other, "t6", 1300, 1900, &error), SG_OK);
-    assert_int_equal(sg_store_release_end(fx->store, other, "t6", true, &unused, &error), SG_OK);
+    assert_int_equal(
+        sg_store_release_end(fx->store, other, "t6", SG_RELEASE_ACCEPTED, &unused, &error), SG_OK);
     assert_true(unused);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM release_token"), 0);
+
+    /* Queued (sendmail): released at once, and the token waits for the milter. */
+    long long third = put_ok(fx->store, &(struct sg_quarantined){.time = 1000, .score = 9});
+    assert_int_equal(sg_store_release_begin(fx->store, third, "t7", 1400, 1900, &error), SG_OK);
+    assert_int_equal(
+        sg_store_release_end(fx->store, third, "t7", SG_RELEASE_QUEUED, &unused, &error), SG_OK);
+    assert_true(unused);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine WHERE state = 'released'"),
+                     3);
+    assert_int_equal(sg_store_release_take(fx->store, "t7", 1450, &got, &error), SG_OK);
+    assert_int_equal(got, third);
     assert_int_equal(count(fx->path, "SELECT count(*) FROM release_token"), 0);
 }
 
