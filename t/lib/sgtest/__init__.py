@@ -14,7 +14,9 @@ Modules:
   mailmsg    line ends, header fields, generated messages (PDF, large message)
   verify     dkimpy and Mail::DKIM verification
   agent      runs inns.py inside the namespace
-  world      all of the above set up and torn down together
+  world      all of the above set up and torn down together (and the milter restarted,
+             crashed, or its sendguardctl run inside the namespace)
+  quarantine messages the rules accept or quarantine, sendguardctl JSON, database looks
   inns       the agent run inside the namespace (SMTP client, DNS wait, dkimpy)
 Needs root and /usr/bin/python3 (Debian's, which has python3-dkim).
 """

@@ -13,6 +13,12 @@ Commands:
               "raw"}]}  send each message file by SMTP.  raw=false: the file is normalised
               to CRLF (what a normal client does).  raw=true: sent exactly as stored (bare LF
               line ends stay bare), only dot-stuffed, then ".\\r\\n".
+  send-retry  {"jobs": [...as for send], "threads": n, "timeout": s, "retry_delay": s}
+              send them from n threads at once, as a real client would: a 4xx reply at any
+              step, or a connection that fails or drops, is tried again retry_delay seconds
+              later; a 5xx reply is final; a job that timeout seconds (for the whole batch)
+              did not get through fails.  Each result also counts "attempts" and lists the
+              temporary failures seen ("temp").
   dkimpy      {"paths": [...]}  verify every DKIM-Signature of each file with dkimpy.
 """
 
@@ -22,6 +28,7 @@ import re
 import smtplib
 import socket
 import sys
+import threading
 import time
 
 
@@ -64,8 +71,8 @@ def _dot_stuff(data):
     return re.sub(rb"(?m)^\.", b"..", data)
 
 
-def _send_one(job):
-    """Send one message file; return {"id", "ok", "reply", "error"}."""
+def _message_data(job):
+    """The bytes to send for a job (see the send command) and the MAIL FROM options."""
     with open(job["path"], "rb") as f:
         data = f.read()
     if not job.get("raw"):
@@ -73,32 +80,48 @@ def _send_one(job):
     if not data.endswith(b"\n"):
         data += b"\r\n"
     mail_options = ["BODY=8BITMIME"] if re.search(rb"[\x80-\xff]", data) else []
+    return data, mail_options
+
+
+def _transaction(job, data, mail_options):
+    """One SMTP transaction; return (code, text): 250 and the final reply when the message
+    was accepted, else the first unexpected reply's code and "STEP: code text".  Connection
+    failures raise (smtplib.SMTPException or OSError)."""
     source = (job["source"], 0) if job.get("source") else None
     smtp = smtplib.SMTP(job["host"], job["port"], source_address=source, timeout=120)
     try:
         smtp.ehlo("client.sendguard.test")
         code, msg = smtp.mail(job["mail_from"], mail_options)
         if code != 250:
-            return {"id": job["id"], "ok": False, "error": f"MAIL: {code} {msg.decode()}"}
+            return code, f"MAIL: {code} {msg.decode(errors='replace')}"
         for rcpt in job["rcpts"]:
             code, msg = smtp.rcpt(rcpt)
             if code not in (250, 251):
-                return {"id": job["id"], "ok": False, "error": f"RCPT: {code} {msg.decode()}"}
+                return code, f"RCPT: {code} {msg.decode(errors='replace')}"
         smtp.putcmd("data")
         code, msg = smtp.getreply()
         if code != 354:
-            return {"id": job["id"], "ok": False, "error": f"DATA: {code} {msg.decode()}"}
+            return code, f"DATA: {code} {msg.decode(errors='replace')}"
         smtp.send(_dot_stuff(data) + b".\r\n")
         code, msg = smtp.getreply()
         reply = f"{code} {msg.decode(errors='replace')}"
         if code != 250:
-            return {"id": job["id"], "ok": False, "error": f"end of data: {reply}"}
-        return {"id": job["id"], "ok": True, "reply": reply}
+            return code, f"end of data: {reply}"
+        return code, reply
     finally:
         try:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
             smtp.close()
+
+
+def _send_one(job):
+    """Send one message file; return {"id", "ok", "reply", "error"}."""
+    data, mail_options = _message_data(job)
+    code, text = _transaction(job, data, mail_options)
+    if code != 250:
+        return {"id": job["id"], "ok": False, "error": text}
+    return {"id": job["id"], "ok": True, "reply": text}
 
 
 def send(req):
@@ -110,6 +133,64 @@ def send(req):
         except (smtplib.SMTPException, OSError) as e:
             results.append({"id": job["id"], "ok": False, "error": f"{type(e).__name__}: {e}"})
     return {"results": results}
+
+
+def send_retry(req):
+    """Send every job from several threads, retrying temporary failures (see the docstring)."""
+    deadline = time.monotonic() + req.get("timeout", 240)
+    retry_delay = req.get("retry_delay", 1.0)
+    pending = [(0.0, job) for job in req["jobs"]]        # (not before, job)
+    results = {job["id"]: {"id": job["id"], "ok": False, "attempts": 0, "temp": [],
+                           "error": "not tried"} for job in req["jobs"]}
+    busy = [0]
+    lock = threading.Lock()
+
+    def next_job():
+        """The next job that may be tried now; None when all are done or time is up."""
+        while True:
+            with lock:
+                now = time.monotonic()
+                if now >= deadline:
+                    return None
+                ready = [p for p in pending if p[0] <= now]
+                if ready:
+                    pending.remove(ready[0])
+                    busy[0] += 1
+                    return ready[0][1]
+                if not pending and not busy[0]:
+                    return None
+            time.sleep(0.05)
+
+    def worker():
+        """Take jobs until none is left (or time is up); requeue temporary failures."""
+        while True:
+            job = next_job()
+            if job is None:
+                return
+            result = results[job["id"]]
+            result["attempts"] += 1
+            try:
+                data, mail_options = _message_data(job)
+                code, text = _transaction(job, data, mail_options)
+            except (smtplib.SMTPException, OSError) as e:
+                code, text = 0, f"{type(e).__name__}: {e}"
+            with lock:
+                busy[0] -= 1
+                if code == 250:
+                    result.update(ok=True, reply=text, error="")
+                elif code // 100 == 4 or code == 0:
+                    result["temp"].append(text)
+                    result["error"] = f"gave up after {result['attempts']} attempts: {text}"
+                    pending.append((time.monotonic() + retry_delay, job))
+                else:
+                    result["error"] = text
+
+    threads = [threading.Thread(target=worker) for _ in range(max(1, req.get("threads", 4)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"results": list(results.values())}
 
 
 class _ListHandler(logging.Handler):
@@ -160,7 +241,7 @@ def dkimpy(req):
     return {"files": {p: _verify_file(p) for p in req["paths"]}}
 
 
-COMMANDS = {"wait-ready": wait_ready, "send": send, "dkimpy": dkimpy}
+COMMANDS = {"wait-ready": wait_ready, "send": send, "send-retry": send_retry, "dkimpy": dkimpy}
 
 
 def main():

@@ -13,6 +13,7 @@ before creating its socket must be able to create it there).
 
 import os
 import pwd
+import signal
 import socket
 import stat
 
@@ -24,9 +25,11 @@ class Milter:
     """A milter process under test and what it should do."""
 
     def __init__(self, name, argv, socket_path, workdir, signs, stop_timeout=15.0,
-                 check_argv=None, inet=None):
+                 check_argv=None, inet=None, config_path=None, ctl_argv=None, state_dir=None):
         """socket_path: the milter's unix socket; or inet=("127.0.0.1", port) for TCP inside
-        the namespace (then socket_path is ignored)."""
+        the namespace (then socket_path is ignored).  config_path, ctl_argv (its control
+        command with the configuration, e.g. [sendguardctl, -c, FILE]) and state_dir are
+        known for sendguard only (None otherwise)."""
         self.name = name
         self.argv = argv
         self.socket_path = socket_path
@@ -35,8 +38,12 @@ class Milter:
         self.signs = signs                  # From domain -> sorted list of (a=, s=)
         self.stop_timeout = stop_timeout
         self.check_argv = check_argv        # a configuration check to run first, or None
+        self.config_path = config_path
+        self.ctl_argv = ctl_argv
+        self.state_dir = state_dir
         self.log_path = os.path.join(workdir, f"{name}.log")
         self.process = None
+        self.extra_args = []                # options of the current run (start's extra_args)
 
     @property
     def postfix_address(self):
@@ -62,16 +69,22 @@ class Milter:
         except OSError:
             return False
 
-    def start(self, netns, timeout=20):
-        """Check its configuration (if it can), start it in the namespace, wait for its socket."""
+    def start(self, netns, timeout=20, extra_args=()):
+        """Check its configuration (if it can), start it in the namespace, wait for its socket.
+
+        extra_args: more command-line options for this run (and its configuration check),
+        e.g. ["-o", "name=value"]; a restart starts the same command again (the log file is
+        appended to, so it holds every run)."""
+        self.extra_args = list(extra_args)
         if self.check_argv:
-            result = netns.run(self.check_argv, check=False, timeout=30)
+            result = netns.run(self.check_argv + self.extra_args, check=False, timeout=30)
             if result.returncode != 0:
                 raise HarnessError(f"{self.name} rejects its test configuration "
                                    f"(exit {result.returncode}):\n"
                                    + result.stderr.decode(errors="replace")
                                    + result.stdout.decode(errors="replace"))
-        self.process = Process(self.name, netns.wrap(self.argv), self.log_path).start()
+        self.process = Process(self.name, netns.wrap(self.argv + self.extra_args),
+                               self.log_path).start()
         if self.inet:
             # The namespace's loopback is not reachable from here: ask the agent inside.
             answer = run_agent(netns, "wait-ready", {"timeout": timeout, "ports": [self.inet]},
@@ -88,6 +101,13 @@ class Milter:
         """Stop the milter by its PID; return its exit status."""
         if self.process:
             return self.process.stop(timeout=self.stop_timeout)
+        return None
+
+    def kill(self, sig=signal.SIGKILL, timeout=10.0):
+        """Send sig (default SIGKILL: a crash, no clean-up) to the milter's PID and wait for
+        it to exit; return its exit status (-9 for SIGKILL)."""
+        if self.process:
+            return self.process.stop(timeout=timeout, sig=sig)
         return None
 
     def log_tail(self, lines=40):
@@ -154,11 +174,12 @@ SignatureAlgorithm      rsa-sha256
 
 
 def sendguard_milter(binary, workdir, keys, internal_hosts=("127.0.0.0/8",), user="nobody",
-                     extra_config="", inet_port=None):
+                     extra_config="", inet_port=None, ctl_binary=None):
     """sendguard configured with every key (RSA and Ed25519 alike).
 
     extra_config: more sendguard.conf text, appended.  inet_port: listen on TCP
-    127.0.0.1:PORT in the namespace instead of a unix socket."""
+    127.0.0.1:PORT in the namespace instead of a unix socket.  ctl_binary: its sendguardctl
+    (default: the one beside binary), run with the same configuration by World.sendguardctl."""
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         raise HarnessError(f"sendguard binary not found or not executable: {binary}")
     sock = os.path.join(_socket_dir(workdir, user), "sendguard.sock")
@@ -196,6 +217,8 @@ def sendguard_milter(binary, workdir, keys, internal_hosts=("127.0.0.0/8",), use
     lines.append(extra_config)
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
+    ctl = ctl_binary or os.path.join(os.path.dirname(binary), "sendguardctl")
     return Milter("sendguard", [binary, "-f", "-c", conf], sock, workdir, _signs(keys),
                   stop_timeout=15.0, check_argv=[binary, "-n", "-c", conf],
-                  inet=("127.0.0.1", inet_port) if inet_port else None)
+                  inet=("127.0.0.1", inet_port) if inet_port else None,
+                  config_path=conf, ctl_argv=[ctl, "-c", conf], state_dir=state)

@@ -178,7 +178,13 @@ class SmtpSink:
 class Postfix:
     """A private Postfix instance: configure, start, submit by sendmail, wait for the queue."""
 
-    def __init__(self, netns, workdir, milter_address, smtp_port=2525, sink_port=2526):
+    def __init__(self, netns, workdir, milter_address, smtp_port=2525, sink_port=2526,
+                 settings=None, pickup_wakeup=60):
+        """settings: more main.cf parameters, {name: value}, written after (and so
+        overriding) the defaults, e.g. short retry times for tests that make mail wait.
+        pickup_wakeup: seconds between pickup's scans of the maildrop directory (mail that
+        sendmail(1) dropped there and that cleanup could not take, e.g. on a milter
+        tempfail, waits that long for its next try)."""
         self.netns = netns
         self.workdir = workdir
         self.milter_address = milter_address
@@ -189,18 +195,30 @@ class Postfix:
         self.queue_dir = os.path.join(base, "spool")
         self.data_dir = os.path.join(base, "lib")
         self.log_path = os.path.join(workdir, "postfix.log")
+        self.settings = dict(settings or {})
+        self.pickup_wakeup = int(pickup_wakeup)
         self.process = None
 
     def main_cf(self):
         """The text of main.cf (subclasses with other needs override it)."""
-        return MAIN_CF.format(config_dir=self.config_dir, queue_dir=self.queue_dir,
+        text = MAIN_CF.format(config_dir=self.config_dir, queue_dir=self.queue_dir,
                               data_dir=self.data_dir, hostname=HOSTNAME,
                               sink_port=self.sink_port, log_path=self.log_path,
                               workdir=self.workdir, milter=self.milter_address)
+        if self.settings:
+            text += "# Settings of this test:\n"
+            text += "".join(f"{name} = {value}\n" for name, value in self.settings.items())
+        return text
 
     def master_cf(self):
         """The text of master.cf: one smtpd on 127.0.0.1:smtp_port and the services."""
-        return MASTER_CF.format(smtp_port=self.smtp_port)
+        text = MASTER_CF.format(smtp_port=self.smtp_port)
+        if self.pickup_wakeup != 60:
+            text, n = re.subn(r"(?m)^(pickup\s+unix\s+n\s+-\s+n\s+)60(?=\s)",
+                              rf"\g<1>{self.pickup_wakeup}", text)
+            if n != 1:
+                raise HarnessError("master.cf: no pickup line with wakeup 60 to change")
+        return text
 
     def write_config(self):
         """Write main.cf and master.cf and create the directories Postfix expects."""
@@ -233,23 +251,30 @@ class Postfix:
         argv = ["/usr/sbin/sendmail", "-C", self.config_dir, "-i", "-f", sender, "--"] + rcpts
         return self.netns.run(argv, input=data, timeout=timeout)
 
+    def flush(self):
+        """Ask Postfix to retry deferred mail now (postqueue -f)."""
+        run(["postqueue", "-c", self.config_dir, "-f"], timeout=30)
+
     def queue(self):
         """The queue's contents: a list of postqueue -j records (dicts)."""
         out = run(["postqueue", "-c", self.config_dir, "-j"], timeout=30).stdout
         return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
 
-    def wait_drained(self, timeout=60, confirmations=3, interval=0.2):
-        """Wait until the queue is empty.  Mail stuck in deferred/hold fails at once, with reasons.
+    def wait_drained(self, timeout=60, confirmations=3, interval=0.2, allow_deferred=False):
+        """Wait until the queue is empty.  Mail stuck in deferred/hold fails at once, with reasons
+        (with allow_deferred, deferred mail is waited for too: a test that made it wait on
+        purpose and gave Postfix short retry times).
 
         postqueue may miss a message that moves between queue directories while it lists
         them (its manual says so: it reads the directories one after another), so "empty"
         must be seen in several consecutive listings.
         """
         empty_seen = []
+        stuck_names = ("hold",) if allow_deferred else ("deferred", "hold")
 
         def drained():
             entries = self.queue()
-            stuck = [e for e in entries if e.get("queue_name") in ("deferred", "hold")]
+            stuck = [e for e in entries if e.get("queue_name") in stuck_names]
             if stuck:
                 reasons = "; ".join(
                     f"{e['queue_id']} ({e['queue_name']}): "

@@ -10,6 +10,7 @@ by its own PID; the namespace is deleted last, after checking nothing is left in
 """
 
 import os
+import pwd
 import shutil
 import sys
 import tempfile
@@ -62,16 +63,19 @@ class World:
     """The running test environment; use as a context manager."""
 
     def __init__(self, key_specs, milter_factory, domains=(), txt=None, keep=False,
-                 out=sys.stdout):
+                 out=sys.stdout, postfix_settings=None, pickup_wakeup=60):
         """key_specs: (domain, selector, "rsa"|"ed25519") triples.
         milter_factory(workdir, keys) -> Milter.
         domains: names that get an MX and A record (so they exist in DNS).
         txt: more TXT records to publish, {name: value} (SPF policies, DMARC records).
-        keep: leave the temp dir behind (processes and namespace are removed regardless)."""
+        keep: leave the temp dir behind (processes and namespace are removed regardless).
+        postfix_settings, pickup_wakeup: see postfix.Postfix (e.g. fast retries)."""
         self.key_specs = list(key_specs)
         self.milter_factory = milter_factory
         self.domains = list(domains)
         self.txt = dict(txt or {})
+        self.postfix_settings = dict(postfix_settings or {})
+        self.pickup_wakeup = pickup_wakeup
         self.keep = keep or os.environ.get("SG_E2E_KEEP") == "1"
         self.out = out
         self.workdir = None
@@ -131,7 +135,8 @@ class World:
         self.milter.start(self.netns)
 
         self.postfix = Postfix(self.netns, self.workdir, self.milter.postfix_address,
-                               SMTP_PORT, SINK_PORT)
+                               SMTP_PORT, SINK_PORT, settings=self.postfix_settings,
+                               pickup_wakeup=self.pickup_wakeup)
         self._teardown.append(("stop Postfix", self.postfix.stop))
         self.postfix.start()
         self.wait_ready(ports=[("127.0.0.1", SMTP_PORT)])
@@ -159,13 +164,31 @@ class World:
         answer = run_agent(self.netns, "send", {"jobs": jobs}, timeout=timeout)
         return {r["id"]: r for r in answer["results"]}
 
+    def send_retry(self, jobs, threads=4, timeout=240, retry_delay=1.0):
+        """Send like send(), from several threads at once, each job retried on a 4xx reply or
+        a failed connection until timeout seconds have passed (see inns.py send-retry);
+        return {id: result dict with ok, attempts, temp (the temporary failures), error}.
+
+        Blocks; run it in a thread to do something else (crash the milter) meanwhile."""
+        for job in jobs:
+            job.setdefault("host", "127.0.0.1")
+            job.setdefault("port", SMTP_PORT)
+            job.setdefault("source", INTERNAL_ADDR)
+        answer = run_agent(self.netns, "send-retry",
+                           {"jobs": jobs, "threads": threads, "timeout": timeout,
+                            "retry_delay": retry_delay},
+                           timeout=timeout + 180)
+        return {r["id"]: r for r in answer["results"]}
+
     def sendmail(self, path, sender, rcpts):
         """Submit through Postfix's sendmail(1); returns the CompletedProcess."""
         return self.postfix.sendmail(path, sender, rcpts)
 
-    def wait_delivered(self, timeout=90):
-        """Wait until Postfix's queue is empty (everything handed to smtp-sink)."""
-        self.postfix.wait_drained(timeout)
+    def wait_delivered(self, timeout=90, allow_deferred=False):
+        """Wait until Postfix's queue is empty (everything handed to smtp-sink).
+
+        allow_deferred: deferred mail is waited for, not a failure (see Postfix.wait_drained)."""
+        self.postfix.wait_drained(timeout, allow_deferred=allow_deferred)
 
     def captured(self):
         """Every message smtp-sink received so far."""
@@ -189,6 +212,40 @@ class World:
         if self.milter and self.milter.process and self.milter_exit is None:
             self.milter_exit = self.milter.stop()
         return self.milter_exit
+
+    def kill_milter(self):
+        """Crash the milter: SIGKILL to its PID, no clean-up.  Returns its exit status (-9).
+        Until restart_milter, Postfix finds no milter (milter_default_action applies)."""
+        if not (self.milter and self.milter.process) or self.milter_exit is not None:
+            raise HarnessError("kill_milter: the milter is not running")
+        self.milter_exit = self.milter.kill()
+        return self.milter_exit
+
+    def restart_milter(self, extra_args=(), kill=False):
+        """Stop the milter (SIGTERM, or SIGKILL with kill) unless it is already stopped, and
+        start it again: same command and configuration, plus extra_args for this run.
+        Returns the exit status of the run that ended."""
+        status = self.kill_milter() if kill and self.milter_exit is None else self.stop_milter()
+        self.milter_exit = None
+        self.milter.start(self.netns, extra_args=extra_args)
+        return status
+
+    def sendguardctl(self, args, timeout=60, user=None, input=None):
+        """Run the milter's control command (sendguardctl -c CONFIG ARGS...) inside the
+        namespace, as root or (with user) as that user through setpriv; returns the
+        CompletedProcess (bytes stdout and stderr) whatever the exit status."""
+        if not (self.milter and self.milter.ctl_argv):
+            raise HarnessError(f"milter {self.milter.name if self.milter else None} has no "
+                               "control command")
+        ctl = self.milter.ctl_argv[0]
+        if not (os.path.isfile(ctl) and os.access(ctl, os.X_OK)):
+            raise HarnessError(f"sendguardctl not found or not executable: {ctl}")
+        argv = self.milter.ctl_argv + list(args)
+        if user:
+            pw = pwd.getpwnam(user)
+            argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
+                    "--"] + argv
+        return self.netns.run(argv, check=False, timeout=timeout, input=input)
 
     def diagnostics(self, lines=25):
         """The ends of every log, for a failure report."""
