@@ -191,6 +191,21 @@ has_8bit(const char *data, size_t len)
     return false;
 }
 
+/* has_extension - does an EHLO reply (lines joined by "; ") list the
+ * extension name?  The first line is the server's greeting, not an extension. */
+static bool
+has_extension(const char *ehlo, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = strstr(ehlo, "; "); p != NULL; p = strstr(p + 2, "; ")) {
+        const char *kw = p + 2 + 4; /* past "250-" or "250 " */
+        if (strlen(p + 2) > 4 && strncasecmp(kw, name, n) == 0 &&
+            (kw[n] == '\0' || kw[n] == ' ' || kw[n] == ';'))
+            return true;
+    }
+    return false;
+}
+
 /* send_data - the message, dot-stuffed, every line CRLF, then "." */
 static bool
 send_data(struct smtp *s, const char *data, size_t len)
@@ -258,7 +273,7 @@ sg_reinject_smtp(const char *host, const char *port, const char *env_from, char 
         free(cmd);
     }
     if (rc == SG_OK) {
-        bool eightbit = strcasestr(ehlo, "8BITMIME") != NULL && has_8bit(data, len);
+        bool eightbit = has_extension(ehlo, "8BITMIME") && has_8bit(data, len);
         cmd = sg_xasprintf("MAIL FROM:<%s>%s\r\n", env_from, eightbit ? " BODY=8BITMIME" : "");
         rc = smtp_step(&s, cmd, false, "MAIL FROM", NULL, error_r);
         free(cmd);
@@ -324,6 +339,7 @@ sg_reinject_sendmail(const char *path, const char *env_from, char *const *rcpts,
         return SG_TEMP;
     }
     if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL); /* the caller ignores it; the program expects the default */
         if (dup2(pipefd[0], STDIN_FILENO) < 0)
             _exit(127);
         execv(path, (char *const *)argv);
@@ -353,12 +369,12 @@ sg_reinject_sendmail(const char *path, const char *env_from, char *const *rcpts,
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && written)
         return SG_OK;
-    if (WIFEXITED(status))
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        *error_r = sg_xasprintf("%s exited before it read the whole message", path);
+    else if (WIFEXITED(status))
         *error_r = sg_xasprintf("%s exited with status %d%s", path, WEXITSTATUS(status),
                                 WEXITSTATUS(status) == 127 ? " (could not be executed)" : "");
-    else if (WIFSIGNALED(status))
-        *error_r = sg_xasprintf("%s was killed by signal %d", path, WTERMSIG(status));
     else
-        *error_r = sg_xasprintf("%s did not read the whole message", path);
+        *error_r = sg_xasprintf("%s was killed by signal %d", path, WTERMSIG(status));
     return SG_TEMP;
 }

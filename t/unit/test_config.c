@@ -1,6 +1,8 @@
 /*
  * test_config.c - sendguard.conf: the shipped file, every kind of error
- * with its FILE:LINE, overrides, and relative paths.
+ * with its FILE:LINE, overrides (also "section.name=value", which keeps the
+ * section's other options), and relative paths; the quarantine section's
+ * defaults, durations and release_via forms.
  */
 #include "config.h"
 #include "testutil.h"
@@ -132,6 +134,19 @@ static const struct {
     {"domain \"a.nl\" { key \"s\" { file = \"/k\" } }\ndomain \"a.nl\" { key \"t\" { file = "
      "\"/k\" } }\n",
      2, "a.nl"},
+    {"user = \"\"\nquarantine {\n  admin_group = \"mail\"\n  retention = \"5x\"\n}\n", 4,
+     "retention \"5x\" is not a duration such as \"30d\""},
+    {"quarantine { retention = \"\" }\n", 1, "is not a duration"},
+    {"quarantine { retention = \"1d2\" }\n", 1, "is not a duration"},
+    {"\nquarantine {\n release_via = \"smtp:127.0.0.1\"\n}\n", 3, "use \"smtp:HOST:PORT\""},
+    {"quarantine { release_via = \"smtp:host:0\" }\n", 1, "a port from 1 to 65535"},
+    {"quarantine { release_via = \"smtp:host:70000\" }\n", 1, "a port from 1 to 65535"},
+    {"quarantine { release_via = \"smtp:[::1]25\" }\n", 1, "\"smtp:[::1]:25\""},
+    {"quarantine { release_via = \"sendmail:relative\" }\n", 1,
+     "use \"smtp:HOST:PORT\" or \"sendmail:/usr/sbin/sendmail\""},
+    {"quarantine { release_via = \"pipe:/x\" }\n", 1,
+     "use \"smtp:HOST:PORT\" or \"sendmail:/usr/sbin/sendmail\""},
+    {"quarantine {\n nonsense = 1\n}\n", 2, "no such option 'nonsense'"},
 };
 
 /* test_errors - each broken file gives FILE:LINE: message */
@@ -213,6 +228,211 @@ test_sizes(void **state)
     assert_false(sg_config_parse_size("99999999999G", &n));
 }
 
+/* test_quarantine_defaults - the quarantine section's documented defaults */
+static void
+test_quarantine_defaults(void **state)
+{
+    (void)state;
+    struct sg_config *cfg;
+    char *error;
+    assert_int_equal(load_text("state_directory = \"/srv/sg\"\n", NULL, 0, &cfg, &error, NULL),
+                     SG_OK);
+    assert_string_equal(cfg->database, "/srv/sg/quarantine/sendguard.db");
+    assert_int_equal(cfg->retention, 30LL * 24 * 3600);
+    assert_string_equal(cfg->release_via, "smtp:127.0.0.1:25");
+    assert_string_equal(cfg->admin_group, "");
+    sg_config_free(&cfg);
+
+    /* A relative database is under state_directory, an absolute one stays. */
+    static const struct {
+        const char *database, *want;
+    } rows[] = {
+        {"q/held.db", "/srv/sg/q/held.db"},
+        {"/var/db/sg/held.db", "/var/db/sg/held.db"},
+    };
+    for (size_t i = 0; i < SG_NELEM(rows); i++) {
+        char *text = sg_xasprintf("state_directory = \"/srv/sg\"\n"
+                                  "quarantine {\n"
+                                  "  database = \"%s\"\n"
+                                  "  admin_group = \"sgadmin\"\n"
+                                  "  retention = \"2w\"\n"
+                                  "  release_via = \"sendmail:/usr/sbin/sendmail\"\n"
+                                  "}\n",
+                                  rows[i].database);
+        assert_int_equal(load_text(text, NULL, 0, &cfg, &error, NULL), SG_OK);
+        assert_string_equal(cfg->database, rows[i].want);
+        assert_string_equal(cfg->admin_group, "sgadmin");
+        assert_int_equal(cfg->retention, 14LL * 24 * 3600);
+        assert_string_equal(cfg->release_via, "sendmail:/usr/sbin/sendmail");
+        sg_config_free(&cfg);
+        free(text);
+    }
+}
+
+/* test_durations - suffixes s m h d w, "0", and what is not a duration */
+static void
+test_durations(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        long long seconds;
+    } good[] = {
+        {"90", 90},           {"90s", 90},          {"15m", 900}, {"12h", 43200},
+        {"30d", 2592000},     {"2w", 1209600},      {"0", 0},     {"0d", 0},
+    };
+    for (size_t i = 0; i < SG_NELEM(good); i++) {
+        long long n = -1;
+        if (!sg_config_parse_duration(good[i].text, &n))
+            fail_msg("\"%s\" refused", good[i].text);
+        if (n != good[i].seconds)
+            fail_msg("\"%s\" is %lld seconds, want %lld", good[i].text, n, good[i].seconds);
+    }
+    static const char *const bad[] = {
+        "", "5x", "1d2", "-1", "99999999999d", "d", " 5", "5 ", "5dd", "1.5h",
+        "99999999999999999999999",
+    };
+    for (size_t i = 0; i < SG_NELEM(bad); i++) {
+        long long n = 42;
+        if (sg_config_parse_duration(bad[i], &n))
+            fail_msg("\"%s\" accepted as %lld seconds", bad[i], n);
+        assert_int_equal(n, 42); /* untouched */
+    }
+}
+
+/* test_release_via - the accepted forms, and why the others are refused */
+static void
+test_release_via(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *via, *host, *port;
+    } smtp[] = {
+        {"smtp:127.0.0.1:25", "127.0.0.1", "25"},
+        {"smtp:[::1]:2525", "::1", "2525"},
+        {"smtp:mail.example.nl:587", "mail.example.nl", "587"},
+        {"smtp:localhost:65535", "localhost", "65535"},
+    };
+    for (size_t i = 0; i < SG_NELEM(smtp); i++) {
+        char *host = NULL, *port = NULL, *error = NULL;
+        if (!sg_config_release_smtp(smtp[i].via, &host, &port, &error))
+            fail_msg("\"%s\" refused: %s", smtp[i].via, error ? error : "(no error)");
+        assert_string_equal(host, smtp[i].host);
+        assert_string_equal(port, smtp[i].port);
+        assert_null(error);
+        free(host);
+        free(port);
+        /* And the configuration takes it. */
+        char *text = sg_xasprintf("quarantine { release_via = \"%s\" }\n", smtp[i].via);
+        struct sg_config *cfg;
+        assert_int_equal(load_text(text, NULL, 0, &cfg, &error, NULL), SG_OK);
+        assert_string_equal(cfg->release_via, smtp[i].via);
+        sg_config_free(&cfg);
+        free(text);
+    }
+
+    /* Not SMTP at all: false, and nothing to split. */
+    char *host = NULL, *port = NULL, *error = NULL;
+    assert_false(sg_config_release_smtp("sendmail:/usr/sbin/sendmail", &host, &port, &error));
+    assert_null(host);
+    assert_null(port);
+    free(error);
+
+    static const struct {
+        const char *via, *says;
+    } bad[] = {
+        {"smtp:127.0.0.1", "smtp:HOST:PORT"},
+        {"smtp:host:0", "port from 1 to 65535"},
+        {"smtp:host:70000", "port from 1 to 65535"},
+        {"smtp:host:", "port from 1 to 65535"},
+        {"smtp:host:25x", "port from 1 to 65535"},
+        {"smtp::25", "smtp:HOST:PORT"},
+        {"smtp:[::1]25", "smtp:[::1]:25"},
+        {"smtp:[::1:25", "smtp:[::1]:25"},
+    };
+    for (size_t i = 0; i < SG_NELEM(bad); i++) {
+        host = port = error = NULL;
+        if (sg_config_release_smtp(bad[i].via, &host, &port, &error))
+            fail_msg("\"%s\" accepted as %s / %s", bad[i].via, host, port);
+        if (error == NULL || strstr(error, bad[i].says) == NULL)
+            fail_msg("\"%s\": error \"%s\" does not say \"%s\"", bad[i].via,
+                     error ? error : "(none)", bad[i].says);
+        assert_null(host);
+        assert_null(port);
+        free(error);
+    }
+}
+
+/* test_section_overrides - "-o section.name=value" changes that option and
+ * keeps the section's others; unknown options and bad values are named */
+static void
+test_section_overrides(void **state)
+{
+    (void)state;
+    struct sg_config *cfg;
+    char *error;
+    static const char text[] = "state_directory = \"/srv/sg\"\n"
+                               "scoring {\n"
+                               "  tag_at = 4\n"
+                               "  quarantine_at = 9\n"
+                               "  reject_at = 20\n"
+                               "  tag_header = \"X-Score\"\n"
+                               "}\n"
+                               "quarantine {\n"
+                               "  database = \"/var/db/held.db\"\n"
+                               "  admin_group = \"sgadmin\"\n"
+                               "  retention = \"7d\"\n"
+                               "  release_via = \"smtp:[::1]:2525\"\n"
+                               "}\n";
+    char *over[] = {"scoring.quarantine_at=5", "quarantine.retention=1s"};
+    assert_int_equal(load_text(text, over, 2, &cfg, &error, NULL), SG_OK);
+    assert_true(cfg->quarantine_at == 5.0);
+    assert_true(cfg->tag_at == 4.0);
+    assert_true(cfg->reject_at == 20.0);
+    assert_string_equal(cfg->tag_header, "X-Score");
+    assert_int_equal(cfg->retention, 1);
+    assert_string_equal(cfg->database, "/var/db/held.db");
+    assert_string_equal(cfg->admin_group, "sgadmin");
+    assert_string_equal(cfg->release_via, "smtp:[::1]:2525");
+    assert_string_equal(cfg->state_directory, "/srv/sg");
+    sg_config_free(&cfg);
+
+    /* Twice for one section, and for a section the file does not have. */
+    char *over2[] = {"scoring.quarantine_at=2", "scoring.tag_at=1",
+                     "quarantine.release_via=sendmail:/usr/sbin/sendmail"};
+    assert_int_equal(load_text("scoring { reject_at = 30 }\n", over2, 3, &cfg, &error, NULL),
+                     SG_OK);
+    assert_true(cfg->quarantine_at == 2.0);
+    assert_true(cfg->tag_at == 1.0);
+    assert_true(cfg->reject_at == 30.0);
+    assert_string_equal(cfg->release_via, "sendmail:/usr/sbin/sendmail");
+    assert_int_equal(cfg->retention, 30LL * 24 * 3600);
+    sg_config_free(&cfg);
+
+    static const struct {
+        const char *over, *says;
+    } bad[] = {
+        {"scoring.nonsense=1", "nonsense"},
+        {"quarantine.retension=1d", "retension"},
+        {"quarantine.retention=5x", "not a duration"},
+        {"quarantine.release_via=pipe:/x", "smtp:HOST:PORT"},
+        {"scoring.quarantine_at=-1", "0 (never) or positive"},
+        {"nosection.name=1", "nosection"},
+    };
+    for (size_t i = 0; i < SG_NELEM(bad); i++) {
+        char *o[] = {(char *)bad[i].over};
+        if (load_text(text, o, 1, &cfg, &error, NULL) != SG_PERM)
+            fail_msg("-o %s accepted", bad[i].over);
+        assert_null(cfg);
+        char *label = sg_xasprintf("-o %s: ", bad[i].over);
+        if (strstr(error, label) == NULL || strstr(error, bad[i].says) == NULL)
+            fail_msg("-o %s: got \"%s\", want \"%s\" and \"%s\"", bad[i].over, error, label,
+                     bad[i].says);
+        free(label);
+        free(error);
+    }
+}
+
 /* test_postfix_socket_names - the milter address Postfix needs for each socket */
 static void
 test_postfix_socket_names(void **state)
@@ -245,6 +465,10 @@ main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_postfix_socket_names),
+        cmocka_unit_test(test_quarantine_defaults),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_release_via),
+        cmocka_unit_test(test_section_overrides),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
