@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 /* A growing byte buffer. */
 struct buf {
@@ -50,18 +51,11 @@ buf_add_crlf(struct buf *b, const char *s)
     }
 }
 
-/* add_body - sg_spool_read callback: raw and checksum */
-struct body_sink {
-    struct buf *raw;
-    GChecksum *sum;
-};
-
+/* add_body - sg_spool_read callback: the body into the checksum */
 static bool
 add_body(const void *data, size_t len, void *arg)
 {
-    struct body_sink *sink = arg;
-    buf_add(sink->raw, data, len);
-    g_checksum_update(sink->sum, data, (gssize)len);
+    g_checksum_update(arg, data, (gssize)len);
     return true;
 }
 
@@ -72,13 +66,57 @@ sum_str(GChecksum *sum, const char *s)
     g_checksum_update(sum, (const guchar *)(s ? s : ""), (gssize)strlen(s ? s : "") + 1);
 }
 
+/* Where the raw bytes come from: the header section, built in memory
+ * (at most SG_MSG_MAX_HEADER_BYTES and its line ends), then the body spool. */
+struct raw_source {
+    struct buf head;
+    struct sg_spool *body;
+};
+
+/* read_raw - q->raw_read: len bytes at offset */
+static bool
+read_raw(void *arg, size_t offset, void *buf, size_t len)
+{
+    struct raw_source *src = arg;
+    unsigned char *out = buf;
+    if (offset < src->head.len) {
+        size_t n = src->head.len - offset < len ? src->head.len - offset : len;
+        memcpy(out, src->head.data + offset, n);
+        out += n;
+        len -= n;
+        offset += n;
+    }
+    if (len == 0)
+        return true;
+    size_t boff = offset - src->head.len, mem_len;
+    const unsigned char *mem = sg_spool_memory(src->body, &mem_len);
+    if (mem != NULL) {
+        if (boff + len > mem_len)
+            return false;
+        memcpy(out, mem + boff, len);
+        return true;
+    }
+    int fd = sg_spool_fd(src->body);
+    while (len > 0) {
+        ssize_t n = pread(fd, out, len, (off_t)boff);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        out += n;
+        boff += (size_t)n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
 /* sg_quarantine_record - the row for msg */
 enum sg_rc
 sg_quarantine_record(struct sg_msg *msg, const struct sg_verdict *v, const struct sg_envelope *env,
                      time_t now, struct sg_quarantined *q, char **error_r)
 {
     memset(q, 0, sizeof(*q));
-    struct buf raw = {0};
+    struct raw_source *src = sg_xcalloc(1, sizeof(*src));
     GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
     sum_str(sum, env->env_from);
     for (size_t i = 0; i < env->nrcpts; i++)
@@ -86,22 +124,23 @@ sg_quarantine_record(struct sg_msg *msg, const struct sg_verdict *v, const struc
     sum_str(sum, "");
     for (size_t i = 0; i < sg_msg_header_count(msg); i++) {
         const char *name = sg_msg_header_name(msg, i), *value = sg_msg_header_value(msg, i);
-        buf_add(&raw, name, strlen(name));
-        buf_add(&raw, ":", 1);
-        buf_add_crlf(&raw, value);
-        buf_add(&raw, "\r\n", 2);
+        buf_add(&src->head, name, strlen(name));
+        buf_add(&src->head, ":", 1);
+        buf_add_crlf(&src->head, value);
+        buf_add(&src->head, "\r\n", 2);
         /* The MTA's own Received field names a new queue id on every attempt. */
         if (strcasecmp(name, "Received") != 0) {
             sum_str(sum, name);
             sum_str(sum, value);
         }
     }
-    buf_add(&raw, "\r\n", 2);
-    struct body_sink sink = {&raw, sum};
-    enum sg_rc rc = sg_spool_read(sg_msg_body(msg), add_body, &sink, error_r);
+    buf_add(&src->head, "\r\n", 2);
+    src->body = sg_msg_body(msg);
+    enum sg_rc rc = sg_spool_read(src->body, add_body, sum, error_r);
     if (rc != SG_OK) {
         g_checksum_free(sum);
-        free(raw.data);
+        free(src->head.data);
+        free(src);
         return rc;
     }
 
@@ -128,8 +167,9 @@ sg_quarantine_record(struct sg_msg *msg, const struct sg_verdict *v, const struc
     q->state = sg_xstrdup("held");
     q->fingerprint = sg_xstrdup(g_checksum_get_string(sum));
     g_checksum_free(sum);
-    q->raw = raw.data ? raw.data : sg_xcalloc(1, 1);
-    q->raw_len = raw.len;
+    q->raw_len = src->head.len + sg_spool_size(src->body);
+    q->raw_read = read_raw;
+    q->raw_arg = src;
     return SG_OK;
 }
 
@@ -147,7 +187,12 @@ sg_quarantine_record_clear(struct sg_quarantined *q)
     free(q->verdict_json);
     free(q->state);
     free(q->fingerprint);
-    free(q->raw);
+    free(q->raw); /* NULL unless a caller read the bytes into it */
+    struct raw_source *src = q->raw_arg;
+    if (src != NULL) {
+        free(src->head.data);
+        free(src);
+    }
     memset(q, 0, sizeof(*q));
 }
 

@@ -33,10 +33,11 @@ struct sg_envelope {
 
 /* sg_quarantine_record - fill *q (zeroed first; free with
  * sg_quarantine_record_clear) for msg: envelope, From and Subject, score,
- * top rule, the verdict as JSON, the raw bytes and a fingerprint that is the
- * same when the MTA offers the same message again (the envelope, every
- * header field but Received, and the body).  SG_TEMP when the body spool
- * cannot be read. */
+ * top rule, the verdict as JSON, a fingerprint that is the same when the MTA
+ * offers the same message again (the envelope, every header field but
+ * Received, and the body), and the raw bytes as raw_len and raw_read: read
+ * from msg when stored (never copied whole), so msg must outlive q.  SG_TEMP
+ * when the body spool cannot be read. */
 enum sg_rc sg_quarantine_record(struct sg_msg *msg, const struct sg_verdict *v,
                                 const struct sg_envelope *env, time_t now,
                                 struct sg_quarantined *q, char **error_r);

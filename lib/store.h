@@ -40,8 +40,13 @@ struct sg_quarantined {
     char *verdict_json; /* sg_json_verdict() */
     char *state;        /* "held" | "released" | "deleted"; NULL on put means "held" */
     char *fingerprint;  /* identifies the message across MTA retries (NULL: none) */
-    unsigned char *raw; /* only filled by get, NULL in list results */
+    unsigned char *raw; /* filled by get (NULL in list results); for put, raw or raw_read */
     size_t raw_len;
+    /* put only: when set, the raw_len bytes are read with it piece by piece
+     * (offset, buffer, length; false on a read error) instead of from raw, so
+     * a large message is never held in memory whole */
+    bool (*raw_read)(void *arg, size_t offset, void *buf, size_t len);
+    void *raw_arg;
 };
 
 /* What sg_store_quarantine_list returns; a NULL or 0 field does not filter. */

@@ -338,6 +338,34 @@ sqlite_close(struct sg_store *store)
     free(s);
 }
 
+/* write_raw - fill the zero blob of message id from q->raw_read, a piece at
+ * a time (inside the caller's transaction) */
+static enum sg_rc
+write_raw(struct sqlite_store *s, long long id, const struct sg_quarantined *q, const char *what,
+          char **error_r)
+{
+    sqlite3_blob *blob = NULL;
+    int code = sqlite3_blob_open(s->db, "main", "quarantine_raw", "raw", id, 1, &blob);
+    if (code != SQLITE_OK)
+        return db_fail(s, code, what, error_r);
+    enum { PIECE = 256 * 1024 };
+    unsigned char *buf = sg_xmalloc(PIECE);
+    enum sg_rc rc = SG_OK;
+    for (size_t off = 0; off < q->raw_len && rc == SG_OK; off += PIECE) {
+        size_t n = q->raw_len - off < PIECE ? q->raw_len - off : PIECE;
+        if (!q->raw_read(q->raw_arg, off, buf, n)) {
+            *error_r = sg_xasprintf("%s: cannot %s: reading the message failed at byte %zu",
+                                    s->base.path, what, off);
+            rc = SG_TEMP;
+        } else if ((code = sqlite3_blob_write(blob, buf, (int)n, (int)off)) != SQLITE_OK) {
+            rc = db_fail(s, code, what, error_r);
+        }
+    }
+    free(buf);
+    sqlite3_blob_close(blob);
+    return rc;
+}
+
 /* sqlite_quarantine_put - the message, its recipients and raw bytes in one transaction */
 static enum sg_rc
 sqlite_quarantine_put(struct sg_store *store, const struct sg_quarantined *q, long long *id_r,
@@ -416,11 +444,13 @@ sqlite_quarantine_put(struct sg_store *store, const struct sg_quarantined *q, lo
         goto out;
     sqlite3_bind_int64(st, 1, id);
     /* A NULL pointer would bind NULL, not an empty blob. */
-    if (q->raw_len == 0)
-        sqlite3_bind_zeroblob(st, 2, 0);
+    if (q->raw_len == 0 || q->raw_read != NULL)
+        sqlite3_bind_zeroblob64(st, 2, q->raw_len);
     else
         sqlite3_bind_blob64(st, 2, q->raw, q->raw_len, SQLITE_STATIC);
     rc = step_done(s, st, what, error_r);
+    if (rc == SG_OK && q->raw_read != NULL && q->raw_len > 0)
+        rc = write_raw(s, id, q, what, error_r);
     if (rc != SG_OK)
         goto out;
     rc = run_script(s, "COMMIT", what, error_r);

@@ -121,7 +121,9 @@ verdict_with(struct sg_verdict *v, const double *weights, const char *const *rul
     }
 }
 
-/* record_ok - sg_quarantine_record or fail the test */
+/* record_ok - sg_quarantine_record or fail the test; the raw bytes, which
+ * the record only offers through raw_read (as the store reads them), are
+ * read into q->raw in pieces of an odd size, so that the test compares bytes */
 static void
 record_ok(struct sg_msg *msg, const struct sg_verdict *v, const struct parts *p, time_t now,
           struct sg_quarantined *q)
@@ -136,6 +138,16 @@ record_ok(struct sg_msg *msg, const struct sg_verdict *v, const struct parts *p,
     char *error = NULL;
     if (sg_quarantine_record(msg, v, &env, now, q, &error) != SG_OK)
         fail_msg("record: %s", error);
+    assert_null(q->raw); /* never a copy of the whole message */
+    assert_non_null(q->raw_read);
+    q->raw = sg_xmalloc(q->raw_len + 1);
+    for (size_t off = 0; off < q->raw_len; off += 7777) {
+        size_t n = q->raw_len - off < 7777 ? q->raw_len - off : 7777;
+        assert_true(q->raw_read(q->raw_arg, off, q->raw + off, n));
+    }
+    /* Past the end is an error, not garbage. */
+    unsigned char extra;
+    assert_false(q->raw_read(q->raw_arg, q->raw_len, &extra, 1));
 }
 
 /* test_record_fields - exact raw bytes, and every other field of the row */

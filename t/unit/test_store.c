@@ -761,6 +761,55 @@ test_duplicate(void **state)
     sample_free(&in);
 }
 
+/* A raw source for put: bytes i * 7 + 3, failing from fail_at on. */
+struct source {
+    size_t fail_at;
+    size_t reads;
+};
+
+static bool
+source_read(void *arg, size_t offset, void *buf, size_t len)
+{
+    struct source *src = arg;
+    src->reads++;
+    if (offset + len > src->fail_at)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        ((unsigned char *)buf)[i] = (unsigned char)((offset + i) * 7 + 3);
+    return true;
+}
+
+/* test_streamed_put - raw bytes read piece by piece (a large message never
+ * whole in memory) arrive exactly; a read error stores nothing */
+static void
+test_streamed_put(void **state)
+{
+    struct fixture *fx = *state;
+    char *error = NULL;
+    struct sg_quarantined in = sample(1, "a@example.nl", "b@example.nl", "urgency", 0);
+    struct source src = {.fail_at = (size_t)-1};
+    in.raw_len = 3 * 1024 * 1024 + 5;
+    in.raw_read = source_read;
+    in.raw_arg = &src;
+    long long id = put_ok(fx->store, &in);
+    assert_true(src.reads > 1);
+    struct sg_quarantined *out = NULL;
+    assert_int_equal(sg_store_quarantine_get(fx->store, id, &out, &error), SG_OK);
+    assert_int_equal(out->raw_len, in.raw_len);
+    for (size_t i = 0; i < out->raw_len; i++)
+        if (out->raw[i] != (unsigned char)(i * 7 + 3))
+            fail_msg("byte %zu differs", i);
+    sg_quarantined_free(&out);
+
+    src.fail_at = 1024 * 1024;
+    assert_int_equal(sg_store_quarantine_put(fx->store, &in, NULL, NULL, &error), SG_TEMP);
+    assert_non_null(strstr(error, "reading the message failed"));
+    free(error);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine"), 1);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine_raw"), 1);
+    sample_free(&in);
+}
+
 /* test_mode - the database file is created 0660 whatever the umask */
 static void
 test_mode(void **state)
@@ -810,6 +859,7 @@ main(void)
         cmocka_unit_test(test_open_must_exist),
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_put, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
