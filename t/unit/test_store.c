@@ -2,7 +2,8 @@
  * test_store.c - the SQLite store: every field and the exact raw bytes come
  * back; list filters and orders; state changes, deletion, purge and
  * statistics; schema migration and refusal of a newer schema; parallel
- * writers on one file; a full disk and a missing directory fail cleanly;
+ * writers on one file; a full disk, a read-only database and a missing
+ * directory fail cleanly;
  * the database is created 0660; release tokens work once; a message stored
  * again after an MTA retry is recognised.
  */
@@ -508,6 +509,44 @@ test_missing_dir(void **state)
     free(error);
 }
 
+/* test_read_only - a database this process may not write (a read-only
+ * file or disk; as root the test drops to nobody, which root's permission
+ * bypass would otherwise hide) is an error naming it, not a crash, and the
+ * data stays */
+static void
+test_read_only(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char *path = sg_xasprintf("%s/ro.db", dir);
+    struct sg_store *store = NULL;
+    char *error = NULL;
+    assert_int_equal(sg_store_open(path, false, &store, &error), SG_OK);
+    struct sg_quarantined in = sample(1, "a@example.nl", "b@example.nl", "urgency", 10);
+    put_ok(store, &in);
+    sg_store_close(&store); /* the last connection removes -wal and -shm */
+    assert_int_equal(chmod(dir, 0555), 0);
+    assert_int_equal(chmod(path, 0444), 0);
+    uid_t uid = geteuid();
+    if (uid == 0)
+        assert_int_equal(seteuid(65534), 0);
+    enum sg_rc rc = sg_store_open(path, true, &store, &error);
+    if (rc == SG_OK) /* SQLite may open it read-only: then the first write fails */
+        rc = sg_store_quarantine_put(store, &in, NULL, NULL, &error);
+    if (uid == 0)
+        assert_int_equal(seteuid(0), 0);
+    sg_store_close(&store);
+    assert_int_equal(rc, SG_TEMP);
+    assert_non_null(strstr(error, path));
+    free(error);
+    assert_int_equal(chmod(dir, 0700), 0);
+    assert_int_equal(count(path, "SELECT count(*) FROM quarantine"), 1);
+    sample_free(&in);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* test_not_a_database - a file that is not SQLite is refused, not overwritten */
 static void
 test_not_a_database(void **state)
@@ -853,6 +892,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_shared_handle, setup, teardown),
         cmocka_unit_test(test_missing_dir),
         cmocka_unit_test(test_not_a_database),
+        cmocka_unit_test(test_read_only),
         cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
         cmocka_unit_test(test_mode),
         cmocka_unit_test(test_migration_v1),
