@@ -124,6 +124,10 @@ sg_quarantine_record(struct sg_msg *msg, const struct sg_verdict *v, const struc
     sum_str(sum, "");
     for (size_t i = 0; i < sg_msg_header_count(msg); i++) {
         const char *name = sg_msg_header_name(msg, i), *value = sg_msg_header_value(msg, i);
+        /* The milter removed it from what leaves; a stored one would spoil
+         * every later release of this message (two headers are no release). */
+        if (strcasecmp(name, SG_RELEASE_HEADER) == 0)
+            continue;
         buf_add(&src->head, name, strlen(name));
         buf_add(&src->head, ":", 1);
         buf_add_crlf(&src->head, value);
@@ -171,6 +175,73 @@ sg_quarantine_record(struct sg_msg *msg, const struct sg_verdict *v, const struc
     q->raw_read = read_raw;
     q->raw_arg = src;
     return SG_OK;
+}
+
+/* The body as a release token sees it: without CRs (SMTP and sendmail
+ * differ there) and without empty lines at the end (a client may add one
+ * when it ends the data; DKIM ignores them too). */
+struct body_sum {
+    GChecksum *sum;
+    size_t newlines; /* LFs not yet hashed: hashed once something follows */
+};
+
+/* sum_body - sg_spool_read callback: the body, normalised, into the checksum */
+static bool
+sum_body(const void *data, size_t len, void *arg)
+{
+    struct body_sum *b = arg;
+    const char *p = data, *end = p + len;
+    while (p < end) {
+        if (*p == '\r') {
+            p++;
+        } else if (*p == '\n') {
+            b->newlines++;
+            p++;
+        } else {
+            for (; b->newlines > 0; b->newlines--)
+                g_checksum_update(b->sum, (const guchar *)"\n", 1);
+            const char *stop = p;
+            while (stop < end && *stop != '\r' && *stop != '\n')
+                stop++;
+            g_checksum_update(b->sum, (const guchar *)p, (gssize)(stop - p));
+            p = stop;
+        }
+    }
+    return true;
+}
+
+/* sg_quarantine_body_hash - of the message's body */
+char *
+sg_quarantine_body_hash(struct sg_msg *msg, char **error_r)
+{
+    struct body_sum b = {g_checksum_new(G_CHECKSUM_SHA256), 0};
+    char *hash = NULL;
+    if (sg_spool_read(sg_msg_body(msg), sum_body, &b, error_r) == SG_OK)
+        hash = sg_xstrdup(g_checksum_get_string(b.sum));
+    g_checksum_free(b.sum);
+    return hash;
+}
+
+/* sg_quarantine_raw_body_hash - of the body of a stored raw message */
+char *
+sg_quarantine_raw_body_hash(const unsigned char *raw, size_t len)
+{
+    const unsigned char *body = raw + len;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (raw[i] == '\n' && raw[i + 1] == '\n') {
+            body = raw + i + 2;
+            break;
+        }
+        if (raw[i] == '\n' && raw[i + 1] == '\r' && i + 2 < len && raw[i + 2] == '\n') {
+            body = raw + i + 3;
+            break;
+        }
+    }
+    struct body_sum b = {g_checksum_new(G_CHECKSUM_SHA256), 0};
+    sum_body(body, (size_t)(raw + len - body), &b);
+    char *hash = sg_xstrdup(g_checksum_get_string(b.sum));
+    g_checksum_free(b.sum);
+    return hash;
 }
 
 /* sg_quarantine_record_clear - the strings and bytes */

@@ -70,7 +70,7 @@ smtp_line(struct smtp *s, char *line, size_t size)
             s->in_len -= n;
             return true;
         }
-        if (s->in_len == sizeof(s->in)) /* an absurdly long line: keep its start */
+        if (s->in_len == sizeof(s->in)) /* an absurdly long line: drop what is buffered */
             s->in_len = 0;
         ssize_t n = recv(s->fd, s->in + s->in_len, sizeof(s->in) - s->in_len, 0);
         if (n < 0 && errno == EINTR)
@@ -120,10 +120,11 @@ smtp_reply(struct smtp *s, char **text_r)
 }
 
 /* smtp_step - send a command (NULL: none, just read) and expect a reply in
- * the 2xx (or 3xx when want3) class; on failure fill *error_r and give the rc */
+ * the 2xx (or 3xx when want3) class; on failure fill *error_r and give the
+ * rc (*noreply_r, if not NULL, says that no reply came at all) */
 static enum sg_rc
 smtp_step(struct smtp *s, const char *cmd, bool want3, const char *what, char **text_r,
-          char **error_r)
+          bool *noreply_r, char **error_r)
 {
     char *text = NULL;
     if (cmd != NULL && !smtp_send(s, cmd, strlen(cmd))) {
@@ -132,6 +133,8 @@ smtp_step(struct smtp *s, const char *cmd, bool want3, const char *what, char **
         return SG_TEMP;
     }
     int code = smtp_reply(s, &text);
+    if (noreply_r != NULL)
+        *noreply_r = code == 0;
     int want = want3 ? 3 : 2;
     if (code / 100 == want) {
         if (text_r != NULL)
@@ -179,6 +182,16 @@ smtp_connect(const char *host, const char *port, char **error_r)
     if (fd < 0)
         *error_r = sg_xasprintf("cannot connect to %s:%s: %s", host, port, strerror(last));
     return fd;
+}
+
+/* is_ascii - no byte above 127? */
+static bool
+is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s > 127)
+            return false;
+    return true;
 }
 
 /* has_8bit - any byte above 127? */
@@ -237,19 +250,24 @@ send_data(struct smtp *s, const char *data, size_t len)
 /* sg_reinject_smtp - EHLO, MAIL, RCPT..., DATA, QUIT */
 enum sg_rc
 sg_reinject_smtp(const char *host, const char *port, const char *env_from, char *const *rcpts,
-                 size_t nrcpts, const char *data, size_t len, char **reply_r, char **error_r)
+                 size_t nrcpts, const char *data, size_t len, char **reply_r, bool *unknown_r,
+                 char **error_r)
 {
     if (reply_r != NULL)
         *reply_r = NULL;
+    if (unknown_r != NULL)
+        *unknown_r = false;
     if (!sg_reinject_valid_address(env_from)) {
         *error_r = sg_xasprintf("invalid envelope sender \"%s\"", env_from);
         return SG_PERM;
     }
+    bool utf8 = !is_ascii(env_from);
     for (size_t i = 0; i < nrcpts; i++) {
         if (!sg_reinject_valid_address(rcpts[i]) || rcpts[i][0] == '\0') {
             *error_r = sg_xasprintf("invalid recipient \"%s\"", rcpts[i]);
             return SG_PERM;
         }
+        utf8 = utf8 || !is_ascii(rcpts[i]);
     }
     if (nrcpts == 0) {
         *error_r = sg_xstrdup("no recipients");
@@ -266,34 +284,44 @@ sg_reinject_smtp(const char *host, const char *port, const char *env_from, char 
     char me[256] = "localhost";
     gethostname(me, sizeof(me) - 1);
     char *cmd = NULL, *ehlo = NULL;
-    enum sg_rc rc = smtp_step(&s, NULL, false, "the connection (greeting)", NULL, error_r);
+    enum sg_rc rc = smtp_step(&s, NULL, false, "the connection (greeting)", NULL, NULL, error_r);
     if (rc == SG_OK) {
         cmd = sg_xasprintf("EHLO %s\r\n", me);
-        rc = smtp_step(&s, cmd, false, "EHLO", &ehlo, error_r);
+        rc = smtp_step(&s, cmd, false, "EHLO", &ehlo, NULL, error_r);
         free(cmd);
+    }
+    if (rc == SG_OK && utf8 && !has_extension(ehlo, "SMTPUTF8")) {
+        *error_r = sg_xasprintf("%s does not offer SMTPUTF8, which the non-ASCII addresses of "
+                                "this message need",
+                                where);
+        rc = SG_PERM;
     }
     if (rc == SG_OK) {
         bool eightbit = has_extension(ehlo, "8BITMIME") && has_8bit(data, len);
-        cmd = sg_xasprintf("MAIL FROM:<%s>%s\r\n", env_from, eightbit ? " BODY=8BITMIME" : "");
-        rc = smtp_step(&s, cmd, false, "MAIL FROM", NULL, error_r);
+        cmd = sg_xasprintf("MAIL FROM:<%s>%s%s\r\n", env_from, eightbit ? " BODY=8BITMIME" : "",
+                           utf8 ? " SMTPUTF8" : "");
+        rc = smtp_step(&s, cmd, false, "MAIL FROM", NULL, NULL, error_r);
         free(cmd);
     }
     for (size_t i = 0; rc == SG_OK && i < nrcpts; i++) {
         cmd = sg_xasprintf("RCPT TO:<%s>\r\n", rcpts[i]);
         char *what = sg_xasprintf("RCPT TO:<%s>", rcpts[i]);
-        rc = smtp_step(&s, cmd, false, what, NULL, error_r);
+        rc = smtp_step(&s, cmd, false, what, NULL, NULL, error_r);
         free(what);
         free(cmd);
     }
     if (rc == SG_OK)
-        rc = smtp_step(&s, "DATA\r\n", true, "DATA", NULL, error_r);
+        rc = smtp_step(&s, "DATA\r\n", true, "DATA", NULL, NULL, error_r);
     if (rc == SG_OK) {
         if (!send_data(&s, data, len)) {
             *error_r = sg_xasprintf("%s: connection lost sending the message: %s", where,
                                     strerror(errno));
             rc = SG_TEMP;
         } else {
-            rc = smtp_step(&s, NULL, false, "the message", reply_r, error_r);
+            bool noreply = false;
+            rc = smtp_step(&s, NULL, false, "the message", reply_r, &noreply, error_r);
+            if (rc != SG_OK && noreply && unknown_r != NULL)
+                *unknown_r = true;
         }
     }
     /* Polite either way; after a refusal nothing was accepted. */
@@ -340,7 +368,9 @@ sg_reinject_sendmail(const char *path, const char *env_from, char *const *rcpts,
     }
     if (pid == 0) {
         signal(SIGPIPE, SIG_DFL); /* the caller ignores it; the program expects the default */
-        if (dup2(pipefd[0], STDIN_FILENO) < 0)
+        if (pipefd[0] == STDIN_FILENO) /* the caller had no stdin: dup2 would keep CLOEXEC */
+            (void)fcntl(STDIN_FILENO, F_SETFD, 0);
+        else if (dup2(pipefd[0], STDIN_FILENO) < 0)
             _exit(127);
         execv(path, (char *const *)argv);
         fprintf(stderr, "cannot execute %s: %s\n", path, strerror(errno));

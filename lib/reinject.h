@@ -21,10 +21,12 @@
  * final reply ("250 2.0.0 Ok: queued as 4Xyz").  SG_PERM: the server
  * refused (a 5xx); SG_TEMP: it cannot be reached, timed out or said 4xx.
  * *error_r (caller frees) then says which step failed and what the server
- * answered. */
+ * answered.  *unknown_r (may be NULL) is set when the whole message was sent
+ * but no answer came (timeout, connection lost): the server may have
+ * queued it.  Non-ASCII addresses go with SMTPUTF8 when the server offers it. */
 enum sg_rc sg_reinject_smtp(const char *host, const char *port, const char *env_from,
                             char *const *rcpts, size_t nrcpts, const char *data, size_t len,
-                            char **reply_r, char **error_r);
+                            char **reply_r, bool *unknown_r, char **error_r);
 
 /* sg_reinject_sendmail - run `PATH -i -f SENDER -- RCPT...` with data (LF
  * line ends) on its standard input; SG_OK when it exits 0, SG_TEMP with its

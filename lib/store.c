@@ -139,44 +139,62 @@ sg_store_purge(struct sg_store *store, long long older_than, size_t *nq_r, size_
     return rc;
 }
 
-/* sg_store_verdict_put - check the action, then dispatch */
+/* sg_store_verdict_put - one row */
 enum sg_rc
 sg_store_verdict_put(struct sg_store *store, long long time, const char *queue_id,
                      const char *action, double score, const char *top_rule, char **error_r)
 {
-    if (action == NULL) {
-        *error_r = sg_xasprintf("%s: cannot record verdict: no action", store->path);
-        return SG_PERM;
+    struct sg_verdict_row row = {.time = time,
+                                 .queue_id = (char *)queue_id,
+                                 .action = (char *)action,
+                                 .score = score,
+                                 .top_rule = (char *)top_rule};
+    return sg_store_verdicts_put(store, &row, 1, error_r);
+}
+
+/* sg_store_verdicts_put - check the actions, then dispatch */
+enum sg_rc
+sg_store_verdicts_put(struct sg_store *store, const struct sg_verdict_row *rows, size_t n,
+                      char **error_r)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].action == NULL) {
+            *error_r = sg_xasprintf("%s: cannot record verdict: no action", store->path);
+            return SG_PERM;
+        }
     }
+    if (n == 0)
+        return SG_OK;
     pthread_mutex_lock(&store->lock);
-    enum sg_rc rc =
-        store->ops->verdict_put(store, time, queue_id, action, score, top_rule, error_r);
+    enum sg_rc rc = store->ops->verdicts_put(store, rows, n, error_r);
     pthread_mutex_unlock(&store->lock);
     return rc;
 }
 
 /* sg_store_release_begin - check the token, then dispatch */
 enum sg_rc
-sg_store_release_begin(struct sg_store *store, long long id, const char *token, long long now,
-                       long long expires, char **error_r)
+sg_store_release_begin(struct sg_store *store, long long id, const char *token,
+                       const char *body_hash, long long now, long long expires, bool force,
+                       char **error_r)
 {
     if (token == NULL || token[0] == '\0') {
         *error_r = sg_xasprintf("%s: cannot release: empty token", store->path);
         return SG_PERM;
     }
     pthread_mutex_lock(&store->lock);
-    enum sg_rc rc = store->ops->release_begin(store, id, token, now, expires, error_r);
+    enum sg_rc rc = store->ops->release_begin(store, id, token, body_hash, now, expires, force,
+                                              error_r);
     pthread_mutex_unlock(&store->lock);
     return rc;
 }
 
 /* sg_store_release_take - dispatch */
 enum sg_rc
-sg_store_release_take(struct sg_store *store, const char *token, long long now, long long *id_r,
-                      char **error_r)
+sg_store_release_take(struct sg_store *store, const char *token, const char *body_hash,
+                      long long now, long long *id_r, char **error_r)
 {
     pthread_mutex_lock(&store->lock);
-    enum sg_rc rc = store->ops->release_take(store, token, now, id_r, error_r);
+    enum sg_rc rc = store->ops->release_take(store, token, body_hash, now, id_r, error_r);
     pthread_mutex_unlock(&store->lock);
     return rc;
 }

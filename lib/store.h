@@ -80,11 +80,18 @@ struct sg_store_stats {
     size_t nrules;
 };
 
+/* Flags of sg_store_open. */
+#define SG_STORE_MUST_EXIST 1u /* never create the file (tools) */
+#define SG_STORE_LAZY_SYNC 2u  /* commits are not fsynced (statistics only: a
+                                  power cut may lose the last ones; anything
+                                  written durably on another handle syncs them) */
+
 /* sg_store_open - open the SQLite database at path, creating it (mode 0660,
- * whatever the umask) when missing unless must_exist, and bring its schema
- * up to date.  The directory must exist and is not changed.  A database with
- * a newer schema than this code knows is refused (SG_PERM). */
-enum sg_rc sg_store_open(const char *path, bool must_exist, struct sg_store **store_r,
+ * whatever the umask) when missing unless SG_STORE_MUST_EXIST, and bring its
+ * schema up to date.  The directory must exist and is not changed.  A
+ * database with a newer schema than this code knows is refused (SG_PERM).
+ * Without SG_STORE_LAZY_SYNC every commit is durable (synchronous=FULL). */
+enum sg_rc sg_store_open(const char *path, unsigned flags, struct sg_store **store_r,
                          char **error_r);
 
 /* sg_store_close - close and free; NULL-safe, sets *store to NULL */
@@ -120,32 +127,51 @@ enum sg_rc sg_store_quarantine_set_state(struct sg_store *store, long long id, c
 enum sg_rc sg_store_quarantine_delete(struct sg_store *store, long long id, char **error_r);
 
 /* sg_store_purge - remove quarantined messages (any state) and verdict rows
- * with time < older_than; the numbers removed go to the counters (may be NULL) */
+ * with time < older_than; the numbers removed go to the counters (may be
+ * NULL).  Deletes in small transactions, so that the milter's writes wait
+ * for one batch at most, never for the whole purge. */
 enum sg_rc sg_store_purge(struct sg_store *store, long long older_than, size_t *nquarantined_r,
                           size_t *nverdicts_r, char **error_r);
+
+/* One statistics row: a message seen (queue_id and top_rule may be NULL). */
+struct sg_verdict_row {
+    long long time;
+    char *queue_id;
+    char *action;
+    double score;
+    char *top_rule;
+};
 
 /* sg_store_verdict_put - one row per message seen (queue_id and top_rule may be NULL) */
 enum sg_rc sg_store_verdict_put(struct sg_store *store, long long time, const char *queue_id,
                                 const char *action, double score, const char *top_rule,
                                 char **error_r);
 
+/* sg_store_verdicts_put - n rows in one transaction (all or none) */
+enum sg_rc sg_store_verdicts_put(struct sg_store *store, const struct sg_verdict_row *rows,
+                                 size_t n, char **error_r);
+
 /* Releasing a quarantined message: sendguardctl calls begin (a fresh
- * random token, valid until expires), re-injects the message with the token
- * in a header, then end.  The milter, seeing the header, calls take: the
- * token is consumed and the message marked released in one transaction, so
- * a replayed or forged token finds nothing. */
+ * random token, valid until expires, bound to the hash of the message's
+ * body), re-injects the message with the token in a header, then end.  The
+ * milter, seeing the header, calls take with the hash of the body it got:
+ * the token is consumed and the message marked released in one
+ * transaction, so a replayed or forged token, or a live token on another
+ * message, finds nothing. */
 
-/* sg_store_release_begin - attach token to message id; SG_PERM when the
- * message is unknown, not held, or has a live token already (a release in
- * progress) */
+/* sg_store_release_begin - attach token (for a body with body_hash, NULL =
+ * any) to message id; SG_PERM when the message is unknown, not held, or has
+ * a live token already (a release in progress; force drops it) */
 enum sg_rc sg_store_release_begin(struct sg_store *store, long long id, const char *token,
-                                  long long now, long long expires, char **error_r);
+                                  const char *body_hash, long long now, long long expires,
+                                  bool force, char **error_r);
 
-/* sg_store_release_take - consume a token that has not expired at now,
- * mark its message released and return its id; SG_PERM when unknown, used
- * or expired */
-enum sg_rc sg_store_release_take(struct sg_store *store, const char *token, long long now,
-                                 long long *id_r, char **error_r);
+/* sg_store_release_take - consume a token that has not expired at now and
+ * was made for a body with body_hash, mark its message released and return
+ * its id; SG_PERM when unknown, used, expired or made for another message */
+enum sg_rc sg_store_release_take(struct sg_store *store, const char *token,
+                                 const char *body_hash, long long now, long long *id_r,
+                                 char **error_r);
 
 /* How a re-injection ended. */
 enum sg_release_outcome {
@@ -156,11 +182,16 @@ enum sg_release_outcome {
     SG_RELEASE_QUEUED,   /* handed to a queue the milter reads later
                             (sendmail's maildrop): the token stays valid
                             until the milter takes it or it expires */
+    SG_RELEASE_UNKNOWN,  /* sent, but the MTA never answered: the milter
+                            decides - token taken, released (it passed
+                            sendguard and the MTA most likely queued it);
+                            still there, held */
 };
 
 /* sg_store_release_end - after the re-injection: leave the message released
- * (accepted or queued) or held (refused); remove the token unless queued,
- * and say in *unused_r (may be NULL) whether it was still there */
+ * (accepted or queued) or held (refused), as the outcome says; remove the
+ * token unless queued, and say in *unused_r (may be NULL) whether it was
+ * still there */
 enum sg_rc sg_store_release_end(struct sg_store *store, long long id, const char *token,
                                 enum sg_release_outcome outcome, bool *unused_r, char **error_r);
 

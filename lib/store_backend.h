@@ -23,13 +23,13 @@ struct sg_store_ops {
     enum sg_rc (*quarantine_delete)(struct sg_store *store, long long id, char **error_r);
     enum sg_rc (*purge)(struct sg_store *store, long long older_than, size_t *nq_r, size_t *nv_r,
                         char **error_r);
-    enum sg_rc (*verdict_put)(struct sg_store *store, long long time, const char *queue_id,
-                              const char *action, double score, const char *top_rule,
-                              char **error_r);
+    enum sg_rc (*verdicts_put)(struct sg_store *store, const struct sg_verdict_row *rows,
+                               size_t n, char **error_r);
     enum sg_rc (*release_begin)(struct sg_store *store, long long id, const char *token,
-                                long long now, long long expires, char **error_r);
-    enum sg_rc (*release_take)(struct sg_store *store, const char *token, long long now,
-                               long long *id_r, char **error_r);
+                                const char *body_hash, long long now, long long expires,
+                                bool force, char **error_r);
+    enum sg_rc (*release_take)(struct sg_store *store, const char *token, const char *body_hash,
+                               long long now, long long *id_r, char **error_r);
     enum sg_rc (*release_end)(struct sg_store *store, long long id, const char *token,
                               enum sg_release_outcome outcome, bool *unused_r, char **error_r);
     enum sg_rc (*stats)(struct sg_store *store, long long since, struct sg_store_stats *s,

@@ -4,7 +4,8 @@
  * The backend-independent part (dispatch, checks, the handle's mutex) is in
  * store.c; the struct of operations in store_backend.h.
  *
- * SQLite: WAL journal, synchronous=FULL, foreign keys, a 5 s busy
+ * SQLite: WAL journal, synchronous=FULL (NORMAL for a statistics-only
+ * handle, SG_STORE_LAZY_SYNC), foreign keys, a 5 s busy
  * timeout, prepared statements with bound values only.  The schema is
  * versioned with PRAGMA user_version; on open, the migrations from the
  * database's version up to SG_STORE_SCHEMA run in one transaction.  The
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -60,6 +62,8 @@ static const char *const sg_store_migrations[] = {
     "CREATE INDEX release_token_qid ON release_token(quarantine_id);"
     "ALTER TABLE quarantine ADD COLUMN fingerprint TEXT;"
     "CREATE INDEX quarantine_fingerprint ON quarantine(fingerprint);",
+    /* 3: a token releases only the message it was made for */
+    "ALTER TABLE release_token ADD COLUMN body_hash TEXT;",
 };
 
 #define SG_STORE_SCHEMA ((int)SG_NELEM(sg_store_migrations))
@@ -290,10 +294,10 @@ static const struct sg_store_ops sqlite_ops;
 
 /* sg_store_open - create if missing (unless must_exist), configure, migrate */
 enum sg_rc
-sg_store_open(const char *path, bool must_exist, struct sg_store **store_r, char **error_r)
+sg_store_open(const char *path, unsigned flags, struct sg_store **store_r, char **error_r)
 {
     *store_r = NULL;
-    enum sg_rc rc = must_exist ? SG_OK : create_file(path, error_r);
+    enum sg_rc rc = (flags & SG_STORE_MUST_EXIST) ? SG_OK : create_file(path, error_r);
     if (rc != SG_OK)
         return rc;
     struct sqlite_store *s = sg_xcalloc(1, sizeof(*s));
@@ -311,8 +315,10 @@ sg_store_open(const char *path, bool must_exist, struct sg_store **store_r, char
     rc = set_wal(s, error_r);
     if (rc == SG_OK)
         rc = run_script(s,
-                        "PRAGMA synchronous = FULL;"
-                        "PRAGMA foreign_keys = ON;",
+                        (flags & SG_STORE_LAZY_SYNC) ? "PRAGMA synchronous = NORMAL;"
+                                                       "PRAGMA foreign_keys = ON;"
+                                                     : "PRAGMA synchronous = FULL;"
+                                                       "PRAGMA foreign_keys = ON;",
                         "configure the database", error_r);
     if (rc == SG_OK)
         rc = migrate(s, error_r);
@@ -375,6 +381,15 @@ sqlite_quarantine_put(struct sg_store *store, const struct sg_quarantined *q, lo
     const char *what = "quarantine message";
     sqlite3_stmt *st = NULL;
     *duplicate_r = false;
+    /* SQLite's largest value (1e9 bytes unless compiled otherwise); blob
+     * offsets are ints.  No MTA is set to accept such a message. */
+    long long limit = sqlite3_limit(s->db, SQLITE_LIMIT_LENGTH, -1);
+    if (q->raw_len > (size_t)limit || q->raw_len > INT_MAX) {
+        *error_r = sg_xasprintf("%s: cannot quarantine a message of %zu bytes: the database "
+                                "takes at most %lld",
+                                s->base.path, q->raw_len, limit);
+        return SG_PERM;
+    }
     enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", what, error_r);
     if (rc != SG_OK)
         return rc;
@@ -444,10 +459,14 @@ sqlite_quarantine_put(struct sg_store *store, const struct sg_quarantined *q, lo
         goto out;
     sqlite3_bind_int64(st, 1, id);
     /* A NULL pointer would bind NULL, not an empty blob. */
-    if (q->raw_len == 0 || q->raw_read != NULL)
-        sqlite3_bind_zeroblob64(st, 2, q->raw_len);
-    else
-        sqlite3_bind_blob64(st, 2, q->raw, q->raw_len, SQLITE_STATIC);
+    int code = (q->raw_len == 0 || q->raw_read != NULL)
+                   ? sqlite3_bind_zeroblob64(st, 2, q->raw_len)
+                   : sqlite3_bind_blob64(st, 2, q->raw, q->raw_len, SQLITE_STATIC);
+    if (code != SQLITE_OK) {
+        sqlite3_finalize(st);
+        rc = db_fail(s, code, what, error_r);
+        goto out;
+    }
     rc = step_done(s, st, what, error_r);
     if (rc == SG_OK && q->raw_read != NULL && q->raw_len > 0)
         rc = write_raw(s, id, q, what, error_r);
@@ -697,82 +716,97 @@ sqlite_quarantine_delete(struct sg_store *store, long long id, char **error_r)
     return rc;
 }
 
-/* delete_older - run a DELETE with ?1 = time, counting the rows */
+/* Rows deleted per transaction by a purge. */
+#define SG_STORE_PURGE_BATCH 500
+
+/* delete_older - run a batched DELETE (?1 = time, ?2 = batch size) until
+ * it deletes nothing, one transaction per batch, counting the rows */
 static enum sg_rc
 delete_older(struct sqlite_store *s, const char *sql, long long older_than, size_t *n_r,
              char **error_r)
 {
-    sqlite3_stmt *st = NULL;
-    enum sg_rc rc = prepare(s, sql, "purge", &st, error_r);
-    if (rc != SG_OK)
-        return rc;
-    sqlite3_bind_int64(st, 1, older_than);
-    rc = step_done(s, st, "purge", error_r);
-    if (rc == SG_OK)
-        *n_r = (size_t)sqlite3_changes64(s->db);
-    return rc;
+    *n_r = 0;
+    for (;;) {
+        sqlite3_stmt *st = NULL;
+        enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", "purge", error_r);
+        if (rc == SG_OK)
+            rc = prepare(s, sql, "purge", &st, error_r);
+        if (rc == SG_OK) {
+            sqlite3_bind_int64(st, 1, older_than);
+            sqlite3_bind_int(st, 2, SG_STORE_PURGE_BATCH);
+            rc = step_done(s, st, "purge", error_r);
+        }
+        size_t n = rc == SG_OK ? (size_t)sqlite3_changes64(s->db) : 0;
+        if (rc == SG_OK)
+            rc = run_script(s, "COMMIT", "purge", error_r);
+        if (rc != SG_OK) {
+            rollback(s);
+            return rc;
+        }
+        *n_r += n;
+        if (n == 0)
+            return SG_OK;
+    }
 }
 
-/* sqlite_purge - both tables in one transaction */
+/* sqlite_purge - old quarantined messages (recipients, raw bytes and tokens
+ * by cascade), then old verdict rows; what was purged before an error stays purged */
 static enum sg_rc
 sqlite_purge(struct sg_store *store, long long older_than, size_t *nq_r, size_t *nv_r,
              char **error_r)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
-    enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", "purge", error_r);
+    enum sg_rc rc = delete_older(s,
+                                 "DELETE FROM quarantine WHERE id IN"
+                                 " (SELECT id FROM quarantine WHERE time < ?1 LIMIT ?2)",
+                                 older_than, nq_r, error_r);
     if (rc == SG_OK)
-        rc = delete_older(s, "DELETE FROM quarantine WHERE time < ?1", older_than, nq_r, error_r);
-    if (rc == SG_OK)
-        rc = delete_older(s, "DELETE FROM verdict WHERE time < ?1", older_than, nv_r, error_r);
-    if (rc == SG_OK)
-        rc = run_script(s, "COMMIT", "purge", error_r);
-    if (rc != SG_OK) {
-        rollback(s);
-        *nq_r = *nv_r = 0;
-    }
+        rc = delete_older(s,
+                          "DELETE FROM verdict WHERE id IN"
+                          " (SELECT id FROM verdict WHERE time < ?1 LIMIT ?2)",
+                          older_than, nv_r, error_r);
     return rc;
 }
 
-/* sqlite_verdict_put - one row, committed on its own.  Statistics do not
- * need an fsync per message: the row is committed with synchronous=NORMAL
- * (in WAL mode: consistent, and on disk at the next FULL commit or
- * checkpoint; a power cut may lose the last rows, never a quarantined
- * message, whose commit syncs the WAL including these rows). */
+/* sqlite_verdicts_put - the rows in one transaction */
 static enum sg_rc
-sqlite_verdict_put(struct sg_store *store, long long time, const char *queue_id, const char *action,
-                   double score, const char *top_rule, char **error_r)
+sqlite_verdicts_put(struct sg_store *store, const struct sg_verdict_row *rows, size_t n,
+                    char **error_r)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
-    const char *what = "record verdict";
+    const char *what = "record verdicts";
     sqlite3_stmt *st = NULL;
-    enum sg_rc rc = run_script(s, "PRAGMA synchronous = NORMAL", what, error_r);
+    enum sg_rc rc = run_script(s, "BEGIN IMMEDIATE", what, error_r);
     if (rc != SG_OK)
         return rc;
     rc = prepare(s,
                  "INSERT INTO verdict (time, queue_id, action, score, top_rule)"
                  " VALUES (?1, ?2, ?3, ?4, ?5)",
                  what, &st, error_r);
-    if (rc == SG_OK) {
-        sqlite3_bind_int64(st, 1, time);
-        bind_text(st, 2, queue_id);
-        bind_text(st, 3, action);
-        sqlite3_bind_double(st, 4, score);
-        bind_text(st, 5, top_rule);
-        rc = step_done(s, st, what, error_r);
+    for (size_t i = 0; rc == SG_OK && i < n; i++) {
+        sqlite3_bind_int64(st, 1, rows[i].time);
+        bind_text(st, 2, rows[i].queue_id);
+        bind_text(st, 3, rows[i].action);
+        sqlite3_bind_double(st, 4, rows[i].score);
+        bind_text(st, 5, rows[i].top_rule);
+        int code = sqlite3_step(st);
+        if (code != SQLITE_DONE)
+            rc = db_fail(s, code, what, error_r);
+        sqlite3_reset(st);
     }
-    char *ignored = NULL;
-    if (run_script(s, "PRAGMA synchronous = FULL", what, &ignored) != SG_OK) {
-        /* Cannot happen outside a transaction; never leave the handle at NORMAL. */
-        free(ignored);
-        abort();
-    }
+    sqlite3_finalize(st);
+    if (rc == SG_OK)
+        rc = run_script(s, "COMMIT", what, error_r);
+    if (rc != SG_OK)
+        rollback(s);
     return rc;
 }
 
 /* sqlite_release_begin - a token for a held message without a live one */
 static enum sg_rc
-sqlite_release_begin(struct sg_store *store, long long id, const char *token, long long now,
-                     long long expires, char **error_r)
+sqlite_release_begin(struct sg_store *store, long long id, const char *token,
+                     const char *body_hash, long long now, long long expires, bool force,
+                     char **error_r)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     char *what = sg_xasprintf("start releasing quarantined message %lld", id);
@@ -799,9 +833,10 @@ sqlite_release_begin(struct sg_store *store, long long id, const char *token, lo
         *error_r = sg_xasprintf("quarantined message %lld was already %s", id,
                                 (const char *)sqlite3_column_text(st, 0));
         rc = SG_PERM;
-    } else if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
-        *error_r = sg_xasprintf("quarantined message %lld is being released by another "
-                                "sendguardctl (its token is valid for %lld more seconds)",
+    } else if (sqlite3_column_type(st, 1) != SQLITE_NULL && !force) {
+        *error_r = sg_xasprintf("quarantined message %lld is being released (its token is "
+                                "valid for %lld more seconds); if that release is known to "
+                                "have failed, release again with --force",
                                 id, (long long)sqlite3_column_int64(st, 1) - now);
         rc = SG_PERM;
     }
@@ -815,12 +850,14 @@ sqlite_release_begin(struct sg_store *store, long long id, const char *token, lo
     }
     if (rc == SG_OK)
         rc = prepare(s,
-                     "INSERT INTO release_token (token, quarantine_id, expires) VALUES (?1, ?2, ?3)",
+                     "INSERT INTO release_token (token, quarantine_id, expires, body_hash)"
+                     " VALUES (?1, ?2, ?3, ?4)",
                      what, &st, error_r);
     if (rc == SG_OK) {
         bind_text(st, 1, token);
         sqlite3_bind_int64(st, 2, id);
         sqlite3_bind_int64(st, 3, expires);
+        bind_text(st, 4, body_hash);
         rc = step_done(s, st, what, error_r);
     }
     if (rc == SG_OK)
@@ -834,8 +871,8 @@ out:
 
 /* sqlite_release_take - consume a live token and mark its message released */
 static enum sg_rc
-sqlite_release_take(struct sg_store *store, const char *token, long long now, long long *id_r,
-                    char **error_r)
+sqlite_release_take(struct sg_store *store, const char *token, const char *body_hash,
+                    long long now, long long *id_r, char **error_r)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
     const char *what = "check a release token";
@@ -846,18 +883,21 @@ sqlite_release_take(struct sg_store *store, const char *token, long long now, lo
         return rc;
     rc = prepare(s,
                  "DELETE FROM release_token WHERE token = ?1 AND expires >= ?2"
+                 " AND (body_hash IS NULL OR body_hash = ?3)"
                  " RETURNING quarantine_id",
                  what, &st, error_r);
     if (rc != SG_OK)
         goto out;
     bind_text(st, 1, token);
     sqlite3_bind_int64(st, 2, now);
+    bind_text(st, 3, body_hash);
     int code = sqlite3_step(st);
     if (code == SQLITE_ROW) {
         id = sqlite3_column_int64(st, 0);
         code = sqlite3_step(st);
     } else if (code == SQLITE_DONE) {
-        *error_r = sg_xstrdup("unknown, used or expired release token");
+        *error_r = sg_xstrdup("unknown, used or expired release token, or one made for "
+                              "another message");
         rc = SG_PERM;
     }
     if (rc == SG_OK && code != SQLITE_DONE)
@@ -906,8 +946,9 @@ sqlite_release_end(struct sg_store *store, long long id, const char *token,
         goto out;
     /* Taken: released, whether or not the milter saw the token yet.
      * Refused: held again, even if the milter took the token. */
+    bool held = outcome == SG_RELEASE_REFUSED || (outcome == SG_RELEASE_UNKNOWN && *unused_r);
     rc = change_one(s, "UPDATE quarantine SET state = ?2 WHERE id = ?1", id,
-                    outcome == SG_RELEASE_REFUSED ? "held" : "released", what, error_r);
+                    held ? "held" : "released", what, error_r);
     if (rc == SG_OK)
         rc = run_script(s, "COMMIT", what, error_r);
 out:
@@ -983,7 +1024,7 @@ static const struct sg_store_ops sqlite_ops = {
     .quarantine_set_state = sqlite_quarantine_set_state,
     .quarantine_delete = sqlite_quarantine_delete,
     .purge = sqlite_purge,
-    .verdict_put = sqlite_verdict_put,
+    .verdicts_put = sqlite_verdicts_put,
     .release_begin = sqlite_release_begin,
     .release_take = sqlite_release_take,
     .release_end = sqlite_release_end,

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "quarantine.h"
+#include "recorder.h"
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -283,37 +284,53 @@ add_signatures(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
     return true;
 }
 
-/* take_release - remove every release header from the message as it
- * leaves, and return the quarantine id its token releases (0: none, or a
- * forged, used or expired token, which buys nothing).  false when the
- * database or the MTA failed (tempfail). */
+/* strip_release - remove every release header from the message as it
+ * leaves (a token must never go out, nor survive a failure); *count_r is
+ * how many there were.  false when the MTA refused. */
 static bool
-take_release(SMFICTX *ctx, const char *qid, struct message *m, long long *released_r,
-             char **error_r)
+strip_release(SMFICTX *ctx, struct message *m, size_t *count_r, char **error_r)
 {
     size_t count = 0;
-    const char *value = sg_msg_header_find(m->msg, SG_RELEASE_HEADER, &count);
-    *released_r = 0;
-    if (count == 0)
-        return true;
+    (void)sg_msg_header_find(m->msg, SG_RELEASE_HEADER, &count);
+    *count_r = count;
     for (size_t i = count; i > 0; i--) {
         if (smfi_chgheader(ctx, SG_RELEASE_HEADER, (int)i, NULL) != MI_SUCCESS) {
             *error_r = sg_xstrdup("the MTA refused to remove the " SG_RELEASE_HEADER " header");
             return false;
         }
     }
+    return true;
+}
+
+/* take_release - the quarantine id the message's release token releases (0:
+ * none, or a forged, used or expired token, or one made for another
+ * message: that buys nothing).  false when the database failed (tempfail). */
+static bool
+take_release(const char *qid, struct message *m, long long *released_r, char **error_r)
+{
+    size_t count = 0;
+    const char *value = sg_msg_header_find(m->msg, SG_RELEASE_HEADER, &count);
+    *released_r = 0;
+    if (count == 0)
+        return true;
     if (count > 1 || store == NULL) {
         sg_warn("%s: %zu %s header(s) removed; not a release", qid, count, SG_RELEASE_HEADER);
         return true;
     }
+    char *body_hash = sg_quarantine_body_hash(m->msg, error_r);
+    if (body_hash == NULL)
+        return false;
     char *token = sg_xstrdup(value + strspn(value, " \t"));
     token[strcspn(token, " \t\r\n")] = '\0';
     char *error = NULL;
-    enum sg_rc rc = sg_store_release_take(store, token, (long long)time(NULL), released_r, &error);
+    enum sg_rc rc = sg_store_release_take(store, token, body_hash, (long long)time(NULL),
+                                          released_r, &error);
     free(token);
+    free(body_hash);
     if (rc == SG_PERM) {
-        sg_warn("%s: %s header with an unknown, used or expired token: analysed as usual", qid,
-                SG_RELEASE_HEADER);
+        sg_warn("%s: %s header with an unknown, used or expired token, or one made for another "
+                "message: analysed as usual",
+                qid, SG_RELEASE_HEADER);
         free(error);
         return true;
     }
@@ -350,22 +367,16 @@ quarantine(struct message *m, const struct conn *c, const char *qid, struct sg_v
     return rc == SG_OK;
 }
 
-/* record_verdict - one statistics row per message; failure only logs */
+/* record_verdict - one statistics row per message, written in the background */
 static void
 record_verdict(const char *qid, const struct sg_verdict *v)
 {
-    if (store == NULL)
-        return;
-    char *error = NULL;
-    /* Released messages are counted apart from what passed on its own. */
+    /* Releases are counted apart from what passed on its own. */
     const char *action = v->origin == SG_ORIGIN_INBOUND ? "inbound"
-                         : v->released > 0              ? "released"
-                                                        : sg_action_name(v->action);
-    if (sg_store_verdict_put(store, (long long)time(NULL), qid, action, v->score.total,
-                             sg_verdict_top_rule(v), &error) != SG_OK) {
-        sg_warn("%s: statistics row not written: %s", qid, error);
-        free(error);
-    }
+                         : v->released > 0 && v->action == SG_ACTION_ACCEPT
+                             ? "released"
+                             : sg_action_name(v->action);
+    sg_recorder_add((long long)time(NULL), qid, action, v->score.total, sg_verdict_top_rule(v));
 }
 
 /* on_eom - run the pipeline and act on its verdict */
@@ -388,12 +399,18 @@ on_eom(SMFICTX *ctx)
     long long released = 0;
     char *error = NULL;
 
-    if (m->spool_error != NULL) {
+    size_t nrelease = 0;
+    if (m->origin != SG_ORIGIN_INBOUND && !strip_release(ctx, m, &nrelease, &error)) {
+        /* A token could leave with the message: it must not leave. */
+        memset(&v, 0, sizeof(v));
+        v.origin = m->origin;
+        sg_verdict_fail(cfg, &v, error);
+        v.action = SG_ACTION_TEMPFAIL;
+    } else if (m->spool_error != NULL) {
         memset(&v, 0, sizeof(v));
         v.origin = m->origin;
         sg_verdict_fail(cfg, &v, sg_xasprintf("cannot spool the message: %s", m->spool_error));
-    } else if (m->origin != SG_ORIGIN_INBOUND &&
-               !take_release(ctx, qid, m, &released, &error)) {
+    } else if (nrelease > 0 && !take_release(qid, m, &released, &error)) {
         /* Whatever on_internal_error says: unchecked, it must not leave. */
         memset(&v, 0, sizeof(v));
         v.origin = m->origin;

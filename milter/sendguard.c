@@ -12,6 +12,7 @@
 #include "key.h"
 #include "log.h"
 #include "mime.h"
+#include "recorder.h"
 #include "runtime.h"
 #include "spool.h"
 #include "store.h"
@@ -23,7 +24,6 @@
 #include <grp.h>
 #include <libgen.h>
 #include <libmilter/mfapi.h>
-#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,7 +32,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sysexits.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/sendguard/sendguard.conf"
@@ -320,60 +319,6 @@ make_database_dir(const struct sg_config *cfg, const struct identity *id, char *
     return ok;
 }
 
-/* Housekeeping: the retention purge, at start and then hourly, in a thread
- * of its own with its own database handle. */
-#define HOUSEKEEPING_INTERVAL 3600
-
-static pthread_mutex_t housekeeping_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t housekeeping_wake = PTHREAD_COND_INITIALIZER;
-static bool housekeeping_stop;
-
-/* purge_expired - remove what is older than the retention */
-static void
-purge_expired(struct sg_store *db, long long retention)
-{
-    size_t nq = 0, nv = 0;
-    char *error = NULL;
-    long long before = (long long)time(NULL) - retention;
-    if (sg_store_purge(db, before, &nq, &nv, &error) != SG_OK) {
-        sg_warn("retention purge failed (retried in an hour): %s", error);
-        free(error);
-    } else if (nq > 0 || nv > 0) {
-        sg_info("retention purge: removed %zu quarantined message(s) and %zu verdict row(s) "
-                "older than %lld s",
-                nq, nv, retention);
-    }
-}
-
-/* housekeeping - the purge loop, until housekeeping_stop */
-static void *
-housekeeping(void *arg)
-{
-    const struct sg_config *cfg = arg;
-    struct sg_store *db = NULL;
-    char *error = NULL;
-    if (sg_store_open(cfg->database, true, &db, &error) != SG_OK) {
-        sg_error("retention purge disabled: %s", error);
-        free(error);
-        return NULL;
-    }
-    pthread_mutex_lock(&housekeeping_lock);
-    while (!housekeeping_stop) {
-        pthread_mutex_unlock(&housekeeping_lock);
-        purge_expired(db, cfg->retention);
-        pthread_mutex_lock(&housekeeping_lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += HOUSEKEEPING_INTERVAL;
-        while (!housekeeping_stop &&
-               pthread_cond_timedwait(&housekeeping_wake, &housekeeping_lock, &until) == 0)
-            ;
-    }
-    pthread_mutex_unlock(&housekeeping_lock);
-    sg_store_close(&db);
-    return NULL;
-}
-
 /* The write end of the pipe to the waiting parent of a detached daemon, or -1. */
 static int ready_fd = -1;
 
@@ -525,28 +470,11 @@ main(int argc, char **argv)
         fail(EX_CANTCREAT, error);
     /* Created as the run user, so that it owns the file. */
     struct sg_store *db = NULL;
-    if (sg_store_open(rt->cfg->database, false, &db, &error) != SG_OK)
+    if (sg_store_open(rt->cfg->database, 0, &db, &error) != SG_OK)
         fail(EX_CANTCREAT, error);
     sg_callbacks_set_store(db);
-    pthread_t housekeeper;
-    bool housekeeping_started = false;
-    if (rt->cfg->retention > 0) {
-        /* libmilter turns SIGTERM, SIGINT and SIGHUP into an orderly stop by
-         * blocking them in every thread but its own signal thread; a thread
-         * started before smfi_main must block them too, or a SIGTERM landing
-         * there kills the process. */
-        sigset_t stop_signals, old;
-        sigemptyset(&stop_signals);
-        sigaddset(&stop_signals, SIGTERM);
-        sigaddset(&stop_signals, SIGINT);
-        sigaddset(&stop_signals, SIGHUP);
-        pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
-        int err = pthread_create(&housekeeper, NULL, housekeeping, (void *)rt->cfg);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (err != 0)
-            fail(EX_OSERR, sg_xstrdup("cannot start the housekeeping thread"));
-        housekeeping_started = true;
-    }
+    if (!sg_recorder_start(rt->cfg, &error))
+        fail(EX_OSERR, error);
     if (!sg_config_socket_loopback(rt->cfg->socket))
         sg_warn("socket %s is reachable from other hosts: anyone who can connect to it can have "
                 "mail signed for your domains; listen on 127.0.0.1 or a unix socket",
@@ -568,13 +496,7 @@ main(int argc, char **argv)
 
     /* libmilter's session threads may still be finishing messages: the runtime
      * stays published (and the process exits with it). */
-    if (housekeeping_started) {
-        pthread_mutex_lock(&housekeeping_lock);
-        housekeeping_stop = true;
-        pthread_cond_signal(&housekeeping_wake);
-        pthread_mutex_unlock(&housekeeping_lock);
-        pthread_join(housekeeper, NULL);
-    }
+    sg_recorder_stop();
     /* The store stays open like the runtime: session threads may still use it. */
     if (rt->cfg->pid_file[0] != '\0')
         unlink(rt->cfg->pid_file);

@@ -402,7 +402,8 @@ open_store(const struct sg_config *cfg)
     struct sg_store *store = NULL;
     char *error = NULL;
     int status = EX_OK;
-    if (access(cfg->database, R_OK | W_OK) < 0) {
+    /* SQLite in WAL mode also writes -wal and -shm files beside the database. */
+    if (access(cfg->database, R_OK | W_OK) < 0 || access(dir, W_OK | X_OK) < 0) {
         int err = errno;
         if (err == ENOENT) {
             fprintf(stderr,
@@ -423,7 +424,7 @@ open_store(const struct sg_config *cfg)
             status = EX_IOERR;
         }
     } else {
-        enum sg_rc rc = sg_store_open(cfg->database, true, &store, &error);
+        enum sg_rc rc = sg_store_open(cfg->database, SG_STORE_MUST_EXIST, &store, &error);
         if (rc != SG_OK) {
             fprintf(stderr, "sendguardctl: %s%s\n", error,
                     rc == SG_TEMP ? " (locked or busy: try again)" : "");
@@ -690,7 +691,7 @@ quarantine_show(const struct sg_config *cfg, int argc, char **argv)
 /* inject - hand bytes to the MTA the configured way */
 static enum sg_rc
 inject(const struct sg_config *cfg, const struct sg_quarantined *q, char *const *rcpts,
-       size_t nrcpts, const char *token, char **reply_r, char **error_r)
+       size_t nrcpts, const char *token, char **reply_r, bool *unknown_r, char **error_r)
 {
     char *host = NULL, *port = NULL;
     size_t len;
@@ -699,7 +700,7 @@ inject(const struct sg_config *cfg, const struct sg_quarantined *q, char *const 
     if (sg_config_release_smtp(cfg->release_via, &host, &port, error_r)) {
         char *data = sg_release_message(q->raw, q->raw_len, token, true, &len);
         rc = sg_reinject_smtp(host, port, q->env_from ? q->env_from : "", rcpts, nrcpts, data, len,
-                              reply_r, error_r);
+                              reply_r, unknown_r, error_r);
         free(data);
         free(host);
         free(port);
@@ -720,14 +721,19 @@ static int
 quarantine_release(const struct sg_config *cfg, int argc, char **argv)
 {
     static const struct option longopts[] = {{"to", required_argument, NULL, 't'},
+                                             {"force", no_argument, NULL, 'f'},
                                              {NULL, 0, NULL, 0}};
     char *to = NULL;
+    bool force = false;
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "t:", longopts, NULL)) != -1) {
-        if (ch != 't')
+    while ((ch = getopt_long(argc, argv, "t:f", longopts, NULL)) != -1) {
+        if (ch == 't')
+            to = optarg;
+        else if (ch == 'f')
+            force = true;
+        else
             return EX_USAGE;
-        to = optarg;
     }
     if (argc - optind != 1) {
         fprintf(stderr, "sendguardctl quarantine release: need one message id\n");
@@ -749,12 +755,16 @@ quarantine_release(const struct sg_config *cfg, int argc, char **argv)
         sg_store_close(&store);
         return EX_OSERR;
     }
+    /* SMTP: the milter takes the token before the MTA says 250.  sendmail
+     * returns once the message is in the maildrop; the milter sees it later. */
+    bool queued = strncmp(cfg->release_via, "sendmail:", 9) == 0;
     long long now = (long long)time(NULL);
-    /* Through sendmail the message may wait in the MTA's queue (sendguard
-     * down, a tempfail) before the milter sees the token: give it a day. */
-    long long ttl =
-        strncmp(cfg->release_via, "sendmail:", 9) == 0 ? 86400 : SG_RELEASE_TOKEN_TTL;
-    enum sg_rc rc = sg_store_release_begin(store, id, token, now, now + ttl, &error);
+    long long ttl = queued ? SG_RELEASE_TOKEN_TTL_SENDMAIL : SG_RELEASE_TOKEN_TTL_SMTP;
+    /* The token releases this body only, whoever else might see it. */
+    char *body_hash = sg_quarantine_raw_body_hash(q->raw, q->raw_len);
+    enum sg_rc rc =
+        sg_store_release_begin(store, id, token, body_hash, now, now + ttl, force, &error);
+    free(body_hash);
     if (rc != SG_OK) {
         fprintf(stderr, "sendguardctl: %s\n", error);
         free(error);
@@ -767,22 +777,30 @@ quarantine_release(const struct sg_config *cfg, int argc, char **argv)
     char *const *rcpts = to ? only : q->rcpts;
     size_t nrcpts = to ? 1 : q->nrcpts;
     char *reply = NULL;
-    enum sg_rc sent = inject(cfg, q, rcpts, nrcpts, token, &reply, &error);
+    bool unknown = false;
+    enum sg_rc sent = inject(cfg, q, rcpts, nrcpts, token, &reply, &unknown, &error);
+    enum sg_release_outcome outcome = sent == SG_OK ? (queued ? SG_RELEASE_QUEUED
+                                                              : SG_RELEASE_ACCEPTED)
+                                      : unknown     ? SG_RELEASE_UNKNOWN
+                                                    : SG_RELEASE_REFUSED;
     bool unused = false;
     char *end_error = NULL;
-    /* SMTP: the milter has taken the token before the MTA says 250.  sendmail
-     * returns once the message is in the maildrop; the milter sees it later. */
-    bool queued = strncmp(cfg->release_via, "sendmail:", 9) == 0;
-    enum sg_release_outcome outcome = sent != SG_OK ? SG_RELEASE_REFUSED
-                                      : queued      ? SG_RELEASE_QUEUED
-                                                    : SG_RELEASE_ACCEPTED;
     rc = sg_store_release_end(store, id, token, outcome, &unused, &end_error);
     int status = EX_OK;
-    if (sent != SG_OK) {
+    if (rc != SG_OK) {
+        fprintf(stderr, "sendguardctl: %s\n", end_error);
+        status = store_status(rc);
+    } else if (outcome == SG_RELEASE_UNKNOWN && !unused) {
+        fprintf(stderr,
+                "sendguardctl: warning: %s; sendguard had let message %lld through, so the MTA "
+                "most likely queued it: it is marked released (check the mail log)\n",
+                error, id);
+    } else if (sent != SG_OK) {
         fprintf(stderr, "sendguardctl: message %lld not released, it stays in the quarantine: %s\n",
                 id, error);
         status = EX_UNAVAILABLE;
-    } else {
+    }
+    if (status == EX_OK) {
         printf("message %lld released to", id);
         for (size_t i = 0; i < nrcpts; i++)
             printf("%s <%s>", i ? "," : "", rcpts[i]);
@@ -793,11 +811,6 @@ quarantine_release(const struct sg_config *cfg, int argc, char **argv)
                     "through sendguard (its release token is unused), so it is not DKIM-signed: "
                     "check smtpd_milters/non_smtpd_milters and release_via\n",
                     id);
-    }
-    if (rc != SG_OK) {
-        fprintf(stderr, "sendguardctl: %s\n", end_error);
-        if (status == EX_OK)
-            status = store_status(rc);
     }
     free(end_error);
     free(error);
@@ -986,15 +999,19 @@ static const struct verb verbs[] = {
      "      heaviest rule, --since the age (30d, 12h, 15m); default state held\n"
      "  quarantine show [--json] ID\n"
      "      envelope, the verdict with every rule hit explained, header, text\n"
-     "  quarantine release [--to ADDR] ID\n"
+     "  quarantine release [--to ADDR] [--force] ID\n"
      "      hand the message back to the MTA (release_via) with a one-time token, so\n"
      "      that sendguard lets it through once, DKIM-signed; --to sends it to ADDR\n"
-     "      only.  It is marked released only when the MTA accepted it.\n"
+     "      only.  It is marked released once the MTA took it (by SMTP: accepted; by\n"
+     "      sendmail: queued), held again if the MTA refused it.  --force starts a\n"
+     "      new release while an earlier one's token is still valid (that release\n"
+     "      failed or was interrupted).\n"
      "  quarantine delete ID...\n"
      "  quarantine purge [--older-than AGE]   (default: the configured retention)\n"
      "Exit status: 0 done, 64 usage, 65 unknown id or not held, 66 no database,\n"
-     "69 the MTA refused or could not be reached, 75 database locked, 77 permission\n"
-     "denied (run as root or as a member of the admin group), 78 configuration.",
+     "69 the MTA refused or could not be reached, 70 database error, 71 no random\n"
+     "numbers, 75 database locked, 77 permission denied (run as root or as a member of\n"
+     "the admin group), 78 configuration.",
      verb_quarantine},
     {"stats", "stats [--json] [--since AGE|all]",
      "Count the verdicts of the last 7 days (or --since AGE): outgoing messages per\n"

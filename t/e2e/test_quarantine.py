@@ -524,9 +524,22 @@ class QuarantineTest:
                    f"exit {code} ({(err + out).strip()}), {len(other)} copies to other, "
                    f"{len(orig)} to the original recipients")
 
+    def settled_stats(self):
+        """stats --json once sendguard has written what it decided: it writes verdict rows
+        in the background about once a second, so wait until two readings 1.5 s apart
+        agree (at most 15 s)."""
+        last = self.ctl_json("stats", "--json", "--since", "1h")
+        for _ in range(10):
+            time.sleep(1.5)
+            now = self.ctl_json("stats", "--json", "--since", "1h")
+            if now["total"] == last["total"] and now["inbound"] == last["inbound"]:
+                return now
+            last = now
+        raise Failed(f"(h) stats did not settle within 15 s: {last}")
+
     def stats(self):
         """(h) stats: exact counts for a known batch, and in total."""
-        before = self.ctl_json("stats", "--json", "--since", "1h")
+        before = self.settled_stats()
         for k in ("since", "total", "actions", "rules", "inbound"):
             if k not in before:
                 raise Failed(f"(h) stats --json lacks {k!r}: {before}")
@@ -543,7 +556,7 @@ class QuarantineTest:
         self.check(len(inbound) == 1 and b"dkim-signature" not in inbound[0].message.lower(),
                    "(h) phishing from an external client is not quarantined: delivered, "
                    "unsigned", f"{len(inbound)} copies")
-        after = self.ctl_json("stats", "--json", "--since", "1h")
+        after = self.settled_stats()
         delta = {a: after["actions"].get(a, 0) - before["actions"].get(a, 0)
                  for a in set(after["actions"]) | set(before["actions"])}
         delta = {a: n for a, n in delta.items() if n}

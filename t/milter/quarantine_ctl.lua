@@ -91,7 +91,13 @@ expect(ctl .. " -o quarantine.release_via=sendmail:/bin/false quarantine release
        "/bin/false exited with status 1")
 expect(ctl .. " quarantine list --json", 0, '"state": "held"')
 
--- Statistics: one quarantined, one accepted.
+-- Statistics: one quarantined, one accepted.  sendguard writes them in the
+-- background about once a second: wait for them (at most 10 s).
+for _ = 1, 100 do
+    local out = run(ctl .. " stats --json")
+    if out:find('"total": 2', 1, true) then break end
+    os.execute("sleep 0.1")
+end
 expect(ctl .. " stats --json", 0, '"total": 2', '"quarantine": 1', '"accept": 1',
        '"rule": "risky_attachment"')
 expect(ctl .. " stats", 0, "outgoing messages since", "quarantine")

@@ -507,10 +507,82 @@ test_release_message(void **state)
     sg_msg_free(&msg);
 }
 
+/* test_release_header_not_stored - a message that carried a release
+ * header (a failed release coming back, or a user's own) is stored without
+ * it, and fingerprinted without it: otherwise its next release would carry
+ * two and never pass */
+static void
+test_release_header_not_stored(void **state)
+{
+    (void)state;
+    struct parts p = base_parts();
+    struct sg_msg *plain = build(&p, 1 << 20, "/tmp");
+    struct sg_msg *tagged = sg_msg_new(1 << 20, "/tmp");
+    sg_msg_add_header(tagged, SG_RELEASE_HEADER, " 0123abcd");
+    for (size_t i = 0; i < sg_msg_header_count(plain); i++)
+        sg_msg_add_header(tagged, sg_msg_header_name(plain, i), sg_msg_header_value(plain, i));
+    char *error = NULL;
+    assert_int_equal(sg_msg_add_body(tagged, p.body, p.body_len, &error), SG_OK);
+    struct sg_verdict v;
+    verdict_with(&v, NULL, NULL, 0);
+    struct sg_quarantined a, b;
+    record_ok(plain, &v, &p, 1, &a);
+    record_ok(tagged, &v, &p, 1, &b);
+    assert_int_equal(b.raw_len, a.raw_len);
+    assert_memory_equal(b.raw, a.raw, a.raw_len);
+    assert_string_equal(b.fingerprint, a.fingerprint);
+    assert_null(memmem(b.raw, b.raw_len, SG_RELEASE_HEADER, strlen(SG_RELEASE_HEADER)));
+
+    /* The token's body hash: the same from the message as the milter gets
+     * it and from the stored bytes, with CRLF or LF line ends. */
+    char *h1 = sg_quarantine_body_hash(tagged, &error);
+    char *h2 = sg_quarantine_raw_body_hash(a.raw, a.raw_len);
+    size_t lf_len;
+    char *lf = sg_release_message(a.raw, a.raw_len, "tok", false, &lf_len);
+    char *h3 = sg_quarantine_raw_body_hash((unsigned char *)lf, lf_len);
+    assert_non_null(h1);
+    assert_int_equal(strlen(h1), 64);
+    assert_string_equal(h1, h2);
+    assert_string_equal(h1, h3);
+    /* The same body with an empty line more at its end (some SMTP clients
+     * add one), or with LF line ends: the same hash. */
+    struct parts r = p;
+    char *longer = sg_xmalloc(p.body_len + 4); /* the body has a NUL: no string functions */
+    memcpy(longer, p.body, p.body_len);
+    memcpy(longer + p.body_len, "\r\n\r\n", 4);
+    r.body = longer;
+    r.body_len = p.body_len + 4;
+    struct sg_msg *padded = build(&r, 1 << 20, "/tmp");
+    char *h5 = sg_quarantine_body_hash(padded, &error);
+    assert_string_equal(h1, h5);
+    free(h5);
+    free(longer);
+    sg_msg_free(&padded);
+    /* Another body: another hash. */
+    struct parts q = p;
+    q.body = "Another body.\r\n";
+    q.body_len = strlen(q.body);
+    struct sg_msg *other = build(&q, 1 << 20, "/tmp");
+    char *h4 = sg_quarantine_body_hash(other, &error);
+    assert_string_not_equal(h1, h4);
+    free(h1);
+    free(h2);
+    free(h3);
+    free(h4);
+    free(lf);
+    sg_quarantine_record_clear(&a);
+    sg_quarantine_record_clear(&b);
+    sg_msg_free(&plain);
+    sg_msg_free(&tagged);
+    sg_msg_free(&other);
+    sg_verdict_clear(&v);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_release_header_not_stored),
         cmocka_unit_test(test_record_fields),    cmocka_unit_test(test_record_reason),
         cmocka_unit_test(test_fingerprint),      cmocka_unit_test(test_spooled_body),
         cmocka_unit_test(test_unreadable_spool), cmocka_unit_test(test_release_token),

@@ -60,6 +60,7 @@ struct server {
     const char *rcpt[4]; /* one per RCPT in order */
     const char *data;    /* reply to DATA */
     const char *end;     /* reply after the message */
+    bool hang_up;        /* close after the message instead of replying */
     /* state */
     int lfd;
     char port[16];
@@ -153,6 +154,8 @@ serve(void *arg)
                 s->message = sg_xstrndup(s->got.data + pos, s->message_len);
                 pos = stop;
                 in_data = false;
+                if (s->hang_up)
+                    break;
                 say(fd, or_default(s->end, "250 2.0.0 Ok: queued as 4XyZ1abc\r\n"));
                 continue;
             }
@@ -254,7 +257,7 @@ test_dialogue(void **state)
                                "last line";
     char *reply = NULL, *error = NULL;
     enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "bounce@example.org", rcpts, 2, data,
-                                     sizeof(data) - 1, &reply, &error);
+                                     sizeof(data) - 1, &reply, NULL, &error);
     server_stop(&s);
     if (rc != SG_OK)
         fail_msg("reinject: %s", error);
@@ -327,7 +330,7 @@ test_large_message(void **state)
     char *rcpts[] = {"klant@example.nl"};
     char *reply = NULL, *error = NULL;
     enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "a@example.org", rcpts, 1, data.data,
-                                     data.len, &reply, &error);
+                                     data.len, &reply, NULL, &error);
     server_stop(&s);
     if (rc != SG_OK)
         fail_msg("reinject: %s", error);
@@ -349,7 +352,7 @@ test_null_sender_and_empty(void **state)
     server_start(&s);
     char *rcpts[] = {"postmaster@example.nl"};
     char *reply = NULL, *error = NULL;
-    enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "", rcpts, 1, "", 0, &reply, &error);
+    enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "", rcpts, 1, "", 0, &reply, NULL, &error);
     server_stop(&s);
     if (rc != SG_OK)
         fail_msg("reinject: %s", error);
@@ -385,7 +388,7 @@ test_multiline_replies(void **state)
     char *rcpts[] = {"klant@example.nl"};
     char *reply = NULL, *error = NULL;
     enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "a@example.org", rcpts, 1, "x\r\n", 3,
-                                     &reply, &error);
+                                     &reply, NULL, &error);
     server_stop(&s);
     if (rc != SG_OK)
         fail_msg("reinject: %s", error);
@@ -428,7 +431,7 @@ test_8bitmime(void **state)
         char *rcpts[] = {"klant@example.nl"};
         char *reply = NULL, *error = NULL;
         enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "a@example.org", rcpts, 1,
-                                         rows[i].data, strlen(rows[i].data), &reply, &error);
+                                         rows[i].data, strlen(rows[i].data), &reply, NULL, &error);
         server_stop(&s);
         if (rc != SG_OK)
             fail_msg("row %zu: %s", i, error);
@@ -455,7 +458,7 @@ test_recipient_refused(void **state)
     char *rcpts[] = {"klant@example.nl", "nobody@example.nl", "third@example.nl"};
     char *reply = NULL, *error = NULL;
     enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "a@example.org", rcpts, 3, "x\r\n", 3,
-                                     &reply, &error);
+                                     &reply, NULL, &error);
     server_stop(&s);
     assert_int_equal(rc, SG_PERM);
     assert_null(reply);
@@ -490,7 +493,7 @@ test_temporary_failures(void **state)
         char *rcpts[] = {"klant@example.nl"};
         char *reply = NULL, *error = NULL;
         enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "a@example.org", rcpts, 1, "x\r\n", 3,
-                                         &reply, &error);
+                                         &reply, NULL, &error);
         server_stop(&s);
         if (rc != SG_TEMP)
             fail_msg("row %zu: rc %s (%s)", i, sg_rc_str(rc), error ? error : "no error");
@@ -500,6 +503,68 @@ test_temporary_failures(void **state)
         free(error);
         server_free(&s);
     }
+}
+
+/* test_unknown_outcome - the whole message sent and then no answer: the
+ * caller is told the server may have queued it; an explicit 4xx is not that */
+static void
+test_unknown_outcome(void **state)
+{
+    (void)state;
+    static const struct {
+        struct server script;
+        bool unknown;
+    } rows[] = {
+        {{.hang_up = true}, true},
+        {{.end = "451 4.3.0 Error: queue file write error\r\n"}, false},
+        {{.mail = "421 4.3.2 Service shutting down\r\n"}, false},
+    };
+    for (size_t i = 0; i < SG_NELEM(rows); i++) {
+        struct server s = rows[i].script;
+        server_start(&s);
+        char *rcpts[] = {"klant@example.nl"};
+        char *reply = NULL, *error = NULL;
+        bool unknown = !rows[i].unknown;
+        enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "a@example.org", rcpts, 1, "x\r\n", 3,
+                                         &reply, &unknown, &error);
+        server_stop(&s);
+        assert_int_equal(rc, SG_TEMP);
+        if (unknown != rows[i].unknown)
+            fail_msg("row %zu: unknown = %d (%s)", i, unknown, error);
+        free(error);
+        server_free(&s);
+    }
+}
+
+/* test_smtputf8 - non-ASCII addresses go with SMTPUTF8 when offered, and
+ * are refused before MAIL when not (the server would refuse them anyway) */
+static void
+test_smtputf8(void **state)
+{
+    (void)state;
+    char *rcpts[] = {"kl\xc3\xa1nt@voorbeeld.nl"};
+    char *reply = NULL, *error = NULL;
+    struct server s = {.ehlo = "250-fake.example\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"};
+    server_start(&s);
+    enum sg_rc rc = sg_reinject_smtp("127.0.0.1", s.port, "a@example.org", rcpts, 1, "x\r\n", 3,
+                                     &reply, NULL, &error);
+    server_stop(&s);
+    assert_int_equal(rc, SG_OK);
+    assert_non_null(strstr(s.got.data, "MAIL FROM:<a@example.org> SMTPUTF8\r\n"));
+    assert_non_null(strstr(s.got.data, "RCPT TO:<kl\xc3\xa1nt@voorbeeld.nl>\r\n"));
+    free(reply);
+    server_free(&s);
+
+    struct server t = {.ehlo = "250-fake.example\r\n250 8BITMIME\r\n"};
+    server_start(&t);
+    rc = sg_reinject_smtp("127.0.0.1", t.port, "a@example.org", rcpts, 1, "x\r\n", 3, &reply,
+                          NULL, &error);
+    server_stop(&t);
+    assert_int_equal(rc, SG_PERM);
+    assert_non_null(strstr(error, "SMTPUTF8"));
+    assert_null(strstr(t.got.data, "MAIL FROM"));
+    free(error);
+    server_free(&t);
 }
 
 /* test_cannot_connect - nothing listening is SG_TEMP "cannot connect" */
@@ -513,7 +578,7 @@ test_cannot_connect(void **state)
     char *rcpts[] = {"klant@example.nl"};
     char *reply = NULL, *error = NULL;
     enum sg_rc rc =
-        sg_reinject_smtp("127.0.0.1", port, "a@example.org", rcpts, 1, "x\r\n", 3, &reply, &error);
+        sg_reinject_smtp("127.0.0.1", port, "a@example.org", rcpts, 1, "x\r\n", 3, &reply, NULL, &error);
     assert_int_equal(rc, SG_TEMP);
     assert_null(reply);
     assert_non_null(error);
@@ -547,7 +612,7 @@ test_bad_addresses(void **state)
         char *rcpts[] = {"ok@example.nl", (char *)rows[i].rcpt};
         char *reply = NULL, *error = NULL;
         enum sg_rc rc =
-            sg_reinject_smtp("127.0.0.1", port, rows[i].from, rcpts, 2, "x\r\n", 3, &reply, &error);
+            sg_reinject_smtp("127.0.0.1", port, rows[i].from, rcpts, 2, "x\r\n", 3, &reply, NULL, &error);
         if (rc != SG_PERM)
             fail_msg("row %zu: rc %s", i, sg_rc_str(rc));
         assert_null(reply);
@@ -769,6 +834,8 @@ main(void)
         cmocka_unit_test(test_null_sender_and_empty),
         cmocka_unit_test(test_multiline_replies),
         cmocka_unit_test(test_8bitmime),
+        cmocka_unit_test(test_unknown_outcome),
+        cmocka_unit_test(test_smtputf8),
         cmocka_unit_test(test_recipient_refused),
         cmocka_unit_test(test_temporary_failures),
         cmocka_unit_test(test_cannot_connect),

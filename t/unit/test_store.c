@@ -35,7 +35,7 @@ setup(void **state)
     char *error = NULL;
     fx->dir = tu_tempdir();
     fx->path = sg_xasprintf("%s/sendguard.db", fx->dir);
-    if (sg_store_open(fx->path, false, &fx->store, &error) != SG_OK) {
+    if (sg_store_open(fx->path, 0, &fx->store, &error) != SG_OK) {
         fprintf(stderr, "%s\n", error);
         free(error);
         return -1;
@@ -380,21 +380,21 @@ test_migration(void **state)
     char *error = NULL;
 
     make_db(old, 0);
-    assert_int_equal(sg_store_open(old, false, &store, &error), SG_OK);
+    assert_int_equal(sg_store_open(old, 0, &store, &error), SG_OK);
     struct sg_quarantined in = sample(1, "a@example.nl", "b@example.nl", "urgency", 10);
     put_ok(store, &in);
     sample_free(&in);
     sg_store_close(&store);
     assert_null(store);
-    assert_int_equal(count(old, "PRAGMA user_version"), 2);
+    assert_int_equal(count(old, "PRAGMA user_version"), 3);
     assert_int_equal(count(old, "SELECT count(*) FROM quarantine"), 1);
     /* Opening again migrates nothing and keeps the data. */
-    assert_int_equal(sg_store_open(old, false, &store, &error), SG_OK);
+    assert_int_equal(sg_store_open(old, 0, &store, &error), SG_OK);
     sg_store_close(&store);
     assert_int_equal(count(old, "SELECT count(*) FROM quarantine"), 1);
 
     make_db(future, 99);
-    assert_int_equal(sg_store_open(future, false, &store, &error), SG_PERM);
+    assert_int_equal(sg_store_open(future, 0, &store, &error), SG_PERM);
     assert_null(store);
     assert_non_null(strstr(error, future));
     assert_non_null(strstr(error, "schema version 99 is newer"));
@@ -424,7 +424,7 @@ writer(void *arg)
 {
     struct writer *w = arg;
     struct sg_store *store = NULL;
-    w->rc = sg_store_open(w->path, false, &store, &w->error);
+    w->rc = sg_store_open(w->path, 0, &store, &w->error);
     for (int i = 0; i < SG_T_PER_THREAD && w->rc == SG_OK; i++) {
         struct sg_quarantined q = {
             .time = i, .env_from = "t@example.nl", .raw = (void *)"x", .raw_len = 1, .score = w->n};
@@ -502,7 +502,7 @@ test_missing_dir(void **state)
     struct sg_store *store = NULL;
     char *error = NULL;
     const char *path = "/nonexistent-sendguard-dir/q.db";
-    assert_int_equal(sg_store_open(path, false, &store, &error), SG_TEMP);
+    assert_int_equal(sg_store_open(path, 0, &store, &error), SG_TEMP);
     assert_null(store);
     assert_non_null(strstr(error, path));
     assert_non_null(strstr(error, "No such file or directory"));
@@ -521,7 +521,7 @@ test_read_only(void **state)
     char *path = sg_xasprintf("%s/ro.db", dir);
     struct sg_store *store = NULL;
     char *error = NULL;
-    assert_int_equal(sg_store_open(path, false, &store, &error), SG_OK);
+    assert_int_equal(sg_store_open(path, 0, &store, &error), SG_OK);
     struct sg_quarantined in = sample(1, "a@example.nl", "b@example.nl", "urgency", 10);
     put_ok(store, &in);
     sg_store_close(&store); /* the last connection removes -wal and -shm */
@@ -530,7 +530,7 @@ test_read_only(void **state)
     uid_t uid = geteuid();
     if (uid == 0)
         assert_int_equal(seteuid(65534), 0);
-    enum sg_rc rc = sg_store_open(path, true, &store, &error);
+    enum sg_rc rc = sg_store_open(path, SG_STORE_MUST_EXIST, &store, &error);
     if (rc == SG_OK) /* SQLite may open it read-only: then the first write fails */
         rc = sg_store_quarantine_put(store, &in, NULL, NULL, &error);
     if (uid == 0)
@@ -559,7 +559,7 @@ test_not_a_database(void **state)
                           0640);
     struct sg_store *store = NULL;
     char *error = NULL;
-    assert_int_equal(sg_store_open(path, false, &store, &error), SG_INTERNAL);
+    assert_int_equal(sg_store_open(path, 0, &store, &error), SG_INTERNAL);
     assert_non_null(strstr(error, path));
     free(error);
     free(path);
@@ -648,8 +648,8 @@ test_migration_v1(void **state)
 
     struct sg_store *store = NULL;
     char *error = NULL;
-    assert_int_equal(sg_store_open(path, true, &store, &error), SG_OK);
-    assert_int_equal(count(path, "PRAGMA user_version"), 2);
+    assert_int_equal(sg_store_open(path, SG_STORE_MUST_EXIST, &store, &error), SG_OK);
+    assert_int_equal(count(path, "PRAGMA user_version"), 3);
     struct sg_quarantined *q = NULL;
     assert_int_equal(sg_store_quarantine_get(store, 1, &q, &error), SG_OK);
     assert_string_equal(q->env_from, "old@example.nl");
@@ -657,9 +657,9 @@ test_migration_v1(void **state)
     assert_int_equal(q->raw_len, 2);
     assert_memory_equal(q->raw, "AB", 2);
     sg_quarantined_free(&q);
-    assert_int_equal(sg_store_release_begin(store, 1, "tok", 200, 300, &error), SG_OK);
+    assert_int_equal(sg_store_release_begin(store, 1, "tok", NULL, 200, 300, false, &error), SG_OK);
     long long id = 0;
-    assert_int_equal(sg_store_release_take(store, "tok", 250, &id, &error), SG_OK);
+    assert_int_equal(sg_store_release_take(store, "tok", NULL, 250, &id, &error), SG_OK);
     assert_int_equal(id, 1);
     sg_store_close(&store);
     assert_int_equal(count(path, "SELECT count(*) FROM verdict"), 1);
@@ -677,7 +677,7 @@ test_open_must_exist(void **state)
     char *path = sg_xasprintf("%s/none.db", dir);
     struct sg_store *store = NULL;
     char *error = NULL;
-    assert_int_not_equal(sg_store_open(path, true, &store, &error), SG_OK);
+    assert_int_not_equal(sg_store_open(path, SG_STORE_MUST_EXIST, &store, &error), SG_OK);
     assert_null(store);
     assert_non_null(strstr(error, path));
     free(error);
@@ -703,25 +703,25 @@ test_release(void **state)
     sample_free(&in);
 
     /* Unknown message: refused. */
-    assert_int_equal(sg_store_release_begin(fx->store, 999, "t0", 1000, 1600, &error), SG_PERM);
+    assert_int_equal(sg_store_release_begin(fx->store, 999, "t0", NULL, 1000, 1600, false, &error), SG_PERM);
     assert_non_null(strstr(error, "no quarantined message 999"));
     free(error);
     error = NULL;
 
-    assert_int_equal(sg_store_release_begin(fx->store, id, "t1", 1000, 1600, &error), SG_OK);
+    assert_int_equal(sg_store_release_begin(fx->store, id, "t1", NULL, 1000, 1600, false, &error), SG_OK);
     /* A second release while the first is in progress: refused. */
-    assert_int_equal(sg_store_release_begin(fx->store, id, "t2", 1010, 1610, &error), SG_PERM);
+    assert_int_equal(sg_store_release_begin(fx->store, id, "t2", NULL, 1010, 1610, false, &error), SG_PERM);
     assert_non_null(strstr(error, "being released"));
     free(error);
     error = NULL;
     /* A forged token: nothing. */
-    assert_int_equal(sg_store_release_take(fx->store, "forged", 1020, &got, &error), SG_PERM);
+    assert_int_equal(sg_store_release_take(fx->store, "forged", NULL, 1020, &got, &error), SG_PERM);
     free(error);
     error = NULL;
     /* The real one, once. */
-    assert_int_equal(sg_store_release_take(fx->store, "t1", 1020, &got, &error), SG_OK);
+    assert_int_equal(sg_store_release_take(fx->store, "t1", NULL, 1020, &got, &error), SG_OK);
     assert_int_equal(got, id);
-    assert_int_equal(sg_store_release_take(fx->store, "t1", 1021, &got, &error), SG_PERM);
+    assert_int_equal(sg_store_release_take(fx->store, "t1", NULL, 1021, &got, &error), SG_PERM);
     free(error);
     error = NULL;
     assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine WHERE state = 'released'"),
@@ -729,19 +729,19 @@ test_release(void **state)
     assert_int_equal(sg_store_release_end(fx->store, id, "t1", SG_RELEASE_ACCEPTED, &unused, &error), SG_OK);
     assert_false(unused);
     /* Released: a second release is refused. */
-    assert_int_equal(sg_store_release_begin(fx->store, id, "t3", 1030, 1630, &error), SG_PERM);
+    assert_int_equal(sg_store_release_begin(fx->store, id, "t3", NULL, 1030, 1630, false, &error), SG_PERM);
     assert_non_null(strstr(error, "already released"));
     free(error);
     error = NULL;
 
     /* Expired token: nothing; the message can be released again afterwards. */
-    assert_int_equal(sg_store_release_begin(fx->store, other, "t4", 1000, 1100, &error), SG_OK);
-    assert_int_equal(sg_store_release_take(fx->store, "t4", 1101, &got, &error), SG_PERM);
+    assert_int_equal(sg_store_release_begin(fx->store, other, "t4", NULL, 1000, 1100, false, &error), SG_OK);
+    assert_int_equal(sg_store_release_take(fx->store, "t4", NULL, 1101, &got, &error), SG_PERM);
     free(error);
     error = NULL;
-    assert_int_equal(sg_store_release_begin(fx->store, other, "t5", 1200, 1800, &error), SG_OK);
+    assert_int_equal(sg_store_release_begin(fx->store, other, "t5", NULL, 1200, 1800, false, &error), SG_OK);
     /* The MTA took it but refused it later: the message is held again. */
-    assert_int_equal(sg_store_release_take(fx->store, "t5", 1201, &got, &error), SG_OK);
+    assert_int_equal(sg_store_release_take(fx->store, "t5", NULL, 1201, &got, &error), SG_OK);
     assert_int_equal(sg_store_release_end(fx->store, other, "t5", SG_RELEASE_REFUSED, &unused, &error), SG_OK);
     assert_false(unused);
     struct sg_quarantined *q = NULL;
@@ -749,7 +749,7 @@ test_release(void **state)
     assert_string_equal(q->state, "held");
     sg_quarantined_free(&q);
     /* Delivered without passing the milter: released, and the token reported unused. */
-    assert_int_equal(sg_store_release_begin(fx->store, other, "t6", 1300, 1900, &error), SG_OK);
+    assert_int_equal(sg_store_release_begin(fx->store, other, "t6", NULL, 1300, 1900, false, &error), SG_OK);
     assert_int_equal(
         sg_store_release_end(fx->store, other, "t6", SG_RELEASE_ACCEPTED, &unused, &error), SG_OK);
     assert_true(unused);
@@ -757,15 +757,107 @@ test_release(void **state)
 
     /* Queued (sendmail): released at once, and the token waits for the milter. */
     long long third = put_ok(fx->store, &(struct sg_quarantined){.time = 1000, .score = 9});
-    assert_int_equal(sg_store_release_begin(fx->store, third, "t7", 1400, 1900, &error), SG_OK);
+    assert_int_equal(sg_store_release_begin(fx->store, third, "t7", NULL, 1400, 1900, false, &error), SG_OK);
     assert_int_equal(
         sg_store_release_end(fx->store, third, "t7", SG_RELEASE_QUEUED, &unused, &error), SG_OK);
     assert_true(unused);
     assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine WHERE state = 'released'"),
                      3);
-    assert_int_equal(sg_store_release_take(fx->store, "t7", 1450, &got, &error), SG_OK);
+    assert_int_equal(sg_store_release_take(fx->store, "t7", NULL, 1450, &got, &error), SG_OK);
     assert_int_equal(got, third);
     assert_int_equal(count(fx->path, "SELECT count(*) FROM release_token"), 0);
+}
+
+/* test_release_binding - a token releases only the body it was made for;
+ * --force replaces a live token; a release whose answer never came is
+ * decided by whether the milter took the token */
+static void
+test_release_binding(void **state)
+{
+    struct fixture *fx = *state;
+    char *error = NULL;
+    long long got = 0;
+    bool unused = false;
+    struct sg_quarantined in = sample(1000, "a@example.nl", "b@example.nl", "urgency", 10);
+    long long id = put_ok(fx->store, &in);
+    long long id2 = put_ok(fx->store, &in);
+    sample_free(&in);
+
+    assert_int_equal(
+        sg_store_release_begin(fx->store, id, "tk", "hash-a", 1000, 1600, false, &error), SG_OK);
+    /* Another message carrying the live token: nothing, and the token stays. */
+    assert_int_equal(sg_store_release_take(fx->store, "tk", "hash-b", 1010, &got, &error),
+                     SG_PERM);
+    assert_non_null(strstr(error, "another message"));
+    free(error);
+    error = NULL;
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM release_token"), 1);
+    assert_int_equal(sg_store_release_take(fx->store, "tk", "hash-a", 1020, &got, &error), SG_OK);
+    assert_int_equal(got, id);
+
+    /* An interrupted release blocks the next one, unless forced. */
+    assert_int_equal(
+        sg_store_release_begin(fx->store, id2, "s1", "h", 1000, 1600, false, &error), SG_OK);
+    assert_int_equal(
+        sg_store_release_begin(fx->store, id2, "s2", "h", 1001, 1601, false, &error), SG_PERM);
+    assert_non_null(strstr(error, "--force"));
+    free(error);
+    error = NULL;
+    assert_int_equal(
+        sg_store_release_begin(fx->store, id2, "s2", "h", 1001, 1601, true, &error), SG_OK);
+    assert_int_equal(sg_store_release_take(fx->store, "s1", "h", 1002, &got, &error), SG_PERM);
+    free(error);
+    error = NULL;
+
+    /* No answer after the data, and the milter never took the token: held. */
+    assert_int_equal(
+        sg_store_release_end(fx->store, id2, "s2", SG_RELEASE_UNKNOWN, &unused, &error), SG_OK);
+    assert_true(unused);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine WHERE state = 'held'"), 1);
+    /* No answer, but the milter took it: released. */
+    assert_int_equal(
+        sg_store_release_begin(fx->store, id2, "s3", "h", 1100, 1700, false, &error), SG_OK);
+    assert_int_equal(sg_store_release_take(fx->store, "s3", "h", 1101, &got, &error), SG_OK);
+    assert_int_equal(
+        sg_store_release_end(fx->store, id2, "s3", SG_RELEASE_UNKNOWN, &unused, &error), SG_OK);
+    assert_false(unused);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM quarantine WHERE state = 'held'"), 0);
+}
+
+/* test_verdicts_batch - many rows in one call, all kept; a bad row stores none */
+static void
+test_verdicts_batch(void **state)
+{
+    struct fixture *fx = *state;
+    char *error = NULL;
+    struct sg_verdict_row rows[300];
+    for (size_t i = 0; i < SG_NELEM(rows); i++)
+        rows[i] = (struct sg_verdict_row){.time = 100 + (long long)i,
+                                          .queue_id = "Q",
+                                          .action = i % 3 ? "accept" : "quarantine",
+                                          .score = 1,
+                                          .top_rule = i % 3 ? NULL : "urgency"};
+    assert_int_equal(sg_store_verdicts_put(fx->store, rows, SG_NELEM(rows), &error), SG_OK);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM verdict"), 300);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM verdict WHERE action = 'quarantine'"),
+                     100);
+    rows[7].action = NULL;
+    assert_int_equal(sg_store_verdicts_put(fx->store, rows, SG_NELEM(rows), &error), SG_PERM);
+    free(error);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM verdict"), 300);
+
+    /* A purge larger than one batch removes every old row and counts them all. */
+    size_t nq = 0, nv = 0;
+    assert_int_equal(sg_store_purge(fx->store, 350, &nq, &nv, &error), SG_OK);
+    assert_int_equal(nv, 250);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM verdict"), 50);
+    struct sg_verdict_row many[1200];
+    for (size_t i = 0; i < SG_NELEM(many); i++)
+        many[i] = (struct sg_verdict_row){.time = 10, .action = "accept"};
+    assert_int_equal(sg_store_verdicts_put(fx->store, many, SG_NELEM(many), &error), SG_OK);
+    assert_int_equal(sg_store_purge(fx->store, 11, &nq, &nv, &error), SG_OK);
+    assert_int_equal(nv, 1200);
+    assert_int_equal(count(fx->path, "SELECT count(*) FROM verdict"), 50);
 }
 
 /* test_duplicate - a message stored again with the same fingerprint (the
@@ -860,7 +952,7 @@ test_mode(void **state)
     char *error = NULL;
     struct stat st;
     mode_t old = umask(077);
-    enum sg_rc rc = sg_store_open(path, false, &store, &error);
+    enum sg_rc rc = sg_store_open(path, 0, &store, &error);
     umask(old);
     assert_int_equal(rc, SG_OK);
     assert_int_equal(stat(path, &st), 0);
@@ -900,6 +992,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_release, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_put, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_binding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verdicts_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
