@@ -307,6 +307,13 @@ make_database_dir(const struct sg_config *cfg, const struct identity *id, char *
     char *dir = dirname(copy);
     bool ok = true;
     struct stat st;
+    /* A fresh install: the state directory itself, searchable like /var/lib. */
+    if (stat(cfg->state_directory, &st) < 0 && mkdir(cfg->state_directory, 0755) < 0) {
+        *error_r = sg_xasprintf("cannot create state_directory %s: %s", cfg->state_directory,
+                                strerror(errno));
+        free(copy);
+        return false;
+    }
     if (stat(dir, &st) < 0) {
         if (mkdir(dir, 0700) < 0 || chown(dir, id->change ? id->uid : (uid_t)-1, id->admin_gid) < 0 ||
             chmod(dir, 02770) < 0) {
@@ -315,6 +322,24 @@ make_database_dir(const struct sg_config *cfg, const struct identity *id, char *
             ok = false;
         }
     }
+    free(copy);
+    return ok;
+}
+
+/* check_database_dir - after dropping privileges: can this user create the
+ * database and its -wal and -shm files?  Says which directory to fix. */
+static bool
+check_database_dir(const struct sg_config *cfg, char **error_r)
+{
+    char *copy = sg_xstrdup(cfg->database);
+    const char *dir = dirname(copy);
+    bool ok = access(dir, W_OK | X_OK) == 0;
+    if (!ok)
+        *error_r = sg_xasprintf("the quarantine directory %s is not writable for user %s (%s): "
+                                "it and every directory above it must be searchable by that "
+                                "user (e.g. chmod 755 %s)",
+                                dir, cfg->user[0] ? cfg->user : "(unchanged)", strerror(errno),
+                                cfg->state_directory);
     free(copy);
     return ok;
 }
@@ -469,6 +494,8 @@ main(int argc, char **argv)
     if (sg_spool_check_dir(rt->cfg->spool_directory, &error) != SG_OK)
         fail(EX_CANTCREAT, error);
     /* Created as the run user, so that it owns the file. */
+    if (!check_database_dir(rt->cfg, &error))
+        fail(EX_NOPERM, error);
     struct sg_store *db = NULL;
     if (sg_store_open(rt->cfg->database, 0, &db, &error) != SG_OK)
         fail(EX_CANTCREAT, error);

@@ -76,11 +76,11 @@ print_dns_record(const char *domain, const char *selector, const struct sg_key *
     free(value);
 }
 
-/* mkdir_private - create a directory 0700 unless it exists */
+/* mkdir_mode - create a directory with mode unless it exists */
 static bool
-mkdir_private(const char *dir)
+mkdir_mode(const char *dir, mode_t mode)
 {
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+    if (mkdir(dir, mode) == 0 || errno == EEXIST)
         return true;
     fprintf(stderr, "sendguardctl: cannot create %s: %s\n", dir, strerror(errno));
     return false;
@@ -150,8 +150,11 @@ verb_keygen(const char *config, int argc, char **argv)
             return EX_USAGE;
         }
         char *dir = sg_xasprintf("%s/%s", cfg->key_directory, domain);
-        bool ok = mkdir_private(cfg->state_directory) && mkdir_private(cfg->key_directory) &&
-                  mkdir_private(dir);
+        /* The state directory also holds the quarantine, which the daemon
+         * reaches after dropping privileges: searchable by all, like /var/lib.
+         * The key directories are private. */
+        bool ok = mkdir_mode(cfg->state_directory, 0755) && mkdir_mode(cfg->key_directory, 0700) &&
+                  mkdir_mode(dir, 0700);
         free(dir);
         if (!ok) {
             sg_config_free(&cfg);

@@ -57,6 +57,14 @@ nobody=$(id -u nobody)
     sg_die "socket is $(stat -c %a:%U:%G "$SG_DIR/run/sendguard.sock"), expected 660:nobody:nogroup"
 echo "ok   detached as pid $pid, running as nobody, socket 0660 nobody:nogroup"
 
+# The quarantine: a directory only the daemon's user and group may enter,
+# and a database that user owns (created after the switch).
+[ "$(stat -c %a:%U:%G "$SG_DIR/quarantine")" = "2770:nobody:nogroup" ] ||
+    sg_die "quarantine directory is $(stat -c %a:%U:%G "$SG_DIR/quarantine"), expected 2770:nobody:nogroup"
+[ "$(stat -c %a:%U:%G "$SG_DIR/quarantine/sendguard.db")" = "660:nobody:nogroup" ] ||
+    sg_die "database is $(stat -c %a:%U:%G "$SG_DIR/quarantine/sendguard.db"), expected 660:nobody:nogroup"
+echo "ok   quarantine directory 2770 and database 0660, nobody:nogroup"
+
 miltertest -s "$here/driver.lua" -D "sg_script=$here/sign_basic.lua" \
     -D "socket=unix:$SG_DIR/run/sendguard.sock" -D "sg_lib=$here/lib.lua" -D "sg_dir=$SG_DIR" ||
     sg_die "a message to the detached daemon was not signed"
@@ -80,6 +88,18 @@ if out=$(timeout 20 "$SENDGUARD" -c "$conf" 2>&1); then
     sg_die "sendguard reported success with an unwritable spool directory"
 fi
 echo "ok   a start that fails after detaching returns non-zero"
+
+# A state directory the daemon's user cannot enter (as `sendguardctl keygen`
+# once made it, 0700): a start that says which directory and what to do.
+chmod 755 "$SG_DIR/spool" && chown nobody "$SG_DIR/spool"
+chmod 700 "$SG_DIR"
+if out=$(timeout 20 "$SENDGUARD" -f -c "$conf" -o spool_directory=/tmp 2>&1); then
+    sg_die "sendguard started although user nobody cannot reach its quarantine"
+fi
+echo "$out" | grep -q "quarantine directory $SG_DIR/quarantine is not writable for user nobody" ||
+    sg_die "the failed start did not name the quarantine directory: $out"
+chmod 755 "$SG_DIR"
+echo "ok   a quarantine the user cannot reach: refused, naming the directory"
 
 # A second instance must not take over the socket of a running one.
 chmod 755 "$SG_DIR/spool" && chown nobody "$SG_DIR/spool"
