@@ -23,7 +23,6 @@ exits 1 on any failure.  Needs /usr/bin/python3 and root; a missing tool is a fa
 import argparse
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 
+from sgtest.cli import default_binary, teardown_on_signals           # noqa: E402
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.mailmsg import field_value, split_message                # noqa: E402
 from sgtest.milters import sendguard_milter                          # noqa: E402
@@ -373,20 +373,6 @@ class FaultRun:
         return self.failures
 
 
-def default_binary(env, name):
-    """$ENV, else $SG_BUILD_DIR/milter/NAME, else build/milter/NAME."""
-    if os.environ.get(env):
-        return os.environ[env]
-    build = os.environ.get("SG_BUILD_DIR") or os.path.join(HERE, "..", "..", "build")
-    return os.path.normpath(os.path.join(build, "milter", name))
-
-
-def on_signal(signum, frame):
-    """SIGTERM/SIGHUP: report, then exit through the with-blocks so teardown still runs."""
-    print(f"FAIL interrupted by signal {signum}", flush=True)
-    sys.exit(128 + signum)
-
-
 def main():
     """Parse options, check prerequisites, run in a fresh World, report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -398,8 +384,7 @@ def main():
                         help="every Nth message goes through sendmail(1) (default 4)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    teardown_on_signals()             # a signal from ctest or a user still tears down
 
     problems = check_prerequisites()
     for binary in (args.sendguard, args.sendguardctl):

@@ -17,7 +17,6 @@ import argparse
 import email.utils
 import os
 import pwd
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 DATA = os.path.normpath(os.path.join(HERE, "..", "data", "e2e"))
 
+from sgtest.cli import default_binary, teardown_on_signals           # noqa: E402
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.mailmsg import field_value, make_large_message, split_message, to_crlf  # noqa: E402
 from sgtest.milters import opendkim_milter, sendguard_milter         # noqa: E402
@@ -199,14 +199,6 @@ def make_milter(args):
     return lambda workdir, keys: sendguard_milter(binary, workdir, keys, extra_config=extra)
 
 
-def default_sendguard():
-    """$SENDGUARD, else $SG_BUILD_DIR/milter/sendguard, else build/milter/sendguard."""
-    if os.environ.get("SENDGUARD"):
-        return os.environ["SENDGUARD"]
-    build = os.environ.get("SG_BUILD_DIR") or os.path.join(HERE, "..", "..", "build")
-    return os.path.normpath(os.path.join(build, "milter", "sendguard"))
-
-
 def send_all(world, cases):
     """Send every case; return {case name: problem text} for those that could not be sent."""
     failures = {}
@@ -306,18 +298,12 @@ def run_cases(world, milter_name, verbose=False):
     return failures
 
 
-def on_signal(signum, frame):
-    """SIGTERM/SIGHUP: report, then exit through the with-blocks so teardown still runs."""
-    print(f"FAIL interrupted by signal {signum}", flush=True)
-    sys.exit(128 + signum)
-
-
 def main():
     """Parse options, check prerequisites, run the cases in a fresh World, report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--milter", choices=["sendguard", "opendkim"],
                         default=os.environ.get("SG_E2E_MILTER", "sendguard"))
-    parser.add_argument("--sendguard", default=default_sendguard(),
+    parser.add_argument("--sendguard", default=default_binary("SENDGUARD", "sendguard"),
                         help="sendguard binary (default: $SENDGUARD or build/milter/sendguard)")
     parser.add_argument("--canonicalization", metavar="HEADER/BODY",
                         help="sendguard's canonicalization (default: its own, relaxed/relaxed); "
@@ -327,9 +313,7 @@ def main():
                         help="print every verifier's verdict on every signature")
     args = parser.parse_args()
 
-    # A signal from ctest or a user must still run the teardown.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    teardown_on_signals()             # a signal from ctest or a user still tears down
 
     problems = check_prerequisites()
     if args.milter == "sendguard" and not os.access(args.sendguard, os.X_OK):

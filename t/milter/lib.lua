@@ -201,6 +201,33 @@ function sg.invoice(addr, extra)
     return msg
 end
 
+-- sg.phishing - a phishing-like invoice from accounts@example.nl that the
+-- shipped rules score far above quarantine_at (spoofed display name, urgent
+-- payment demand, link text showing another domain, "factuur.pdf.exe");
+-- subject: the Subject value (default "URGENT: factuur 2026-0042 direct
+-- betalen"); extra fields as for sg.invoice
+function sg.phishing(subject, extra)
+    local msg = sg.invoice("accounts@example.nl", {
+        headers = {
+            { "From", "\"facturen@bank.nl\" <accounts@example.nl>" },
+            { "To", "customer@example.net" },
+            { "Subject", subject or "URGENT: factuur 2026-0042 direct betalen" },
+            { "Date", os.date("!%a, %d %b %Y %H:%M:%S +0000") },
+            { "Message-ID", "<phish-2026-0042@example.nl>" },
+            { "MIME-Version", "1.0" },
+            { "Content-Type", "multipart/mixed; boundary=\"b1\"" },
+        },
+        body = "--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" ..
+               "<p>Uw factuur is onmiddellijk verschuldigd. Betaal via " ..
+               "<a href=\"http://198.51.100.7/pay\">https://www.mijnbank.nl/betalen</a></p>\r\n" ..
+               "--b1\r\nContent-Type: application/octet-stream\r\n" ..
+               "Content-Disposition: attachment; filename=\"factuur.pdf.exe\"\r\n" ..
+               "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b1--\r\n",
+    })
+    for k, v in pairs(extra or {}) do msg[k] = v end
+    return msg
+end
+
 -- sg.accepted - is r a reply that lets the message through unchanged in
 -- status (continue or accept)?
 function sg.accepted(r)

@@ -33,24 +33,9 @@ end
 expect(ctl .. " quarantine list", 0, "no quarantined messages")
 
 local conn = sg.open({ host = "localhost", ip = "127.0.0.1" })
-local r = sg.message(conn, sg.invoice("accounts@example.nl", {
-    rcpts = { "<customer@example.net>", "<boekhouding@example.net>" },
-    headers = {
-        { "From", "\"facturen@bank.nl\" <accounts@example.nl>" },
-        { "To", "customer@example.net" },
-        { "Subject", "=?UTF-8?Q?URGENT:_factuur_2026-0042_direct_betalen_=E2=82=AC?=" },
-        { "Date", os.date("!%a, %d %b %Y %H:%M:%S +0000") },
-        { "Message-ID", "<phish-2026-0042@example.nl>" },
-        { "MIME-Version", "1.0" },
-        { "Content-Type", "multipart/mixed; boundary=\"b1\"" },
-    },
-    body = "--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" ..
-           "<p>Uw factuur is onmiddellijk verschuldigd. Betaal via " ..
-           "<a href=\"http://198.51.100.7/pay\">https://www.mijnbank.nl/betalen</a></p>\r\n" ..
-           "--b1\r\nContent-Type: application/octet-stream\r\n" ..
-           "Content-Disposition: attachment; filename=\"factuur.pdf.exe\"\r\n" ..
-           "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b1--\r\n",
-}))
+local subject = "=?UTF-8?Q?URGENT:_factuur_2026-0042_direct_betalen_=E2=82=AC?="
+local r = sg.message(conn, sg.phishing(subject, {
+    rcpts = { "<customer@example.net>", "<boekhouding@example.net>" } }))
 sg.check(r == SMFIR_DISCARD, "eom: reply %s, expected discard", sg.reply_name(r))
 local ok = sg.message(conn, sg.invoice("accounts@example.nl", { queue_id = "4XTEST0002" }))
 sg.check(sg.accepted(ok), "the ordinary invoice was not accepted: %s", sg.reply_name(ok))

@@ -24,23 +24,7 @@ local function wait_for(path, seconds)
 end
 sg.check(wait_for(ready, 10), "hold_lock.py did not take the lock within 10 s")
 
-local phish = sg.invoice("accounts@example.nl", {
-    headers = {
-        { "From", "\"facturen@bank.nl\" <accounts@example.nl>" },
-        { "To", "customer@example.net" },
-        { "Subject", "URGENT: factuur 2026-0042 direct betalen" },
-        { "Date", os.date("!%a, %d %b %Y %H:%M:%S +0000") },
-        { "Message-ID", "<phish-2026-0042@example.nl>" },
-        { "MIME-Version", "1.0" },
-        { "Content-Type", "multipart/mixed; boundary=\"b1\"" },
-    },
-    body = "--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" ..
-           "<p>Uw factuur is onmiddellijk verschuldigd. Betaal via " ..
-           "<a href=\"http://198.51.100.7/pay\">https://www.mijnbank.nl/betalen</a></p>\r\n" ..
-           "--b1\r\nContent-Type: application/octet-stream\r\n" ..
-           "Content-Disposition: attachment; filename=\"factuur.pdf.exe\"\r\n" ..
-           "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b1--\r\n",
-})
+local phish = sg.phishing()
 
 local conn = sg.open({ host = "localhost", ip = "127.0.0.1" })
 local r, stage = sg.message(conn, phish)

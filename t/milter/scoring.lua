@@ -1,6 +1,6 @@
 -- scoring.lua - the content score decides what happens to outgoing mail.
--- One phishing-like invoice (spoofed display name, urgent payment demand,
--- link text showing another domain, "factuur.pdf.exe") and, for contrast, an
+-- One phishing-like invoice (sg.phishing: spoofed display name, urgent payment
+-- demand, link text showing another domain, "factuur.pdf.exe") and, for contrast, an
 -- ordinary invoice on the same connection.  What is expected depends on the
 -- thresholds run.sh set (--define expect=...):
 --   reject      reject_at = 8: 550 5.7.1 with the heaviest reasons in the text
@@ -11,23 +11,7 @@
 -- run by run.sh through driver.lua, which has loaded lib.lua (sg.*)
 
 local conn = sg.open({ host = "localhost", ip = "127.0.0.1" })
-local bad = sg.invoice("accounts@example.nl", {
-    headers = {
-        { "From", "\"facturen@bank.nl\" <accounts@example.nl>" },
-        { "To", "customer@example.net" },
-        { "Subject", "URGENT: factuur 2026-0042 direct betalen" },
-        { "Date", os.date("!%a, %d %b %Y %H:%M:%S +0000") },
-        { "Message-ID", "<phish-2026-0042@example.nl>" },
-        { "MIME-Version", "1.0" },
-        { "Content-Type", "multipart/mixed; boundary=\"b1\"" },
-    },
-    body = "--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" ..
-           "<p>Uw factuur is onmiddellijk verschuldigd. Betaal via " ..
-           "<a href=\"http://198.51.100.7/pay\">https://www.mijnbank.nl/betalen</a></p>\r\n" ..
-           "--b1\r\nContent-Type: application/octet-stream\r\n" ..
-           "Content-Disposition: attachment; filename=\"factuur.pdf.exe\"\r\n" ..
-           "Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b1--\r\n",
-})
+local bad = sg.phishing()
 local r, stage = sg.message(conn, bad)
 sg.check(stage == "eom", "the message stopped at %s, expected end of message", stage)
 if expect == "reject" then

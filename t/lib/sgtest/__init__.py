@@ -14,6 +14,7 @@ Modules:
   mailmsg    line ends, header fields, generated messages (PDF, large message)
   verify     dkimpy and Mail::DKIM verification
   agent      runs inns.py inside the namespace
+  cli        default binary paths, signals that still tear down
   world      all of the above set up and torn down together (and the milter restarted,
              crashed, or its sendguardctl run inside the namespace)
   quarantine messages the rules accept or quarantine, sendguardctl JSON, database looks
