@@ -3,7 +3,8 @@
 #
 #   contrib/quickstart.sh start   install what is missing, build, generate DKIM keys
 #                                 on first run, start sendguard in the foreground on the
-#                                 shipped etc/sendguard.conf with its state in ./state,
+#                                 shipped etc/sendguard.conf with its state (keys, the
+#                                 quarantine) in its default place, /var/lib/sendguard,
 #                                 and print the lines for Postfix's main.cf.
 #   contrib/quickstart.sh test    install what is missing, build, run every test (ctest).
 #
@@ -58,21 +59,24 @@ start)
     build
     getent passwd sendguard >/dev/null ||
         adduser --quiet --system --group --no-create-home --home /nonexistent sendguard
-    state=$top/state
+    # The shipped default state_directory.  Not inside this checkout: the
+    # daemon reaches its quarantine there after becoming user sendguard, and
+    # a checkout under /root or a home directory is not searchable for it.
+    state=/var/lib/sendguard
     mkdir -p "$state"
     chmod 755 "$state"
     conf=$top/etc/sendguard.conf
     domain=${SENDGUARD_DOMAIN:-$(postconf -h mydomain 2>/dev/null || true)}
     [ -n "$domain" ] || domain=example.com
     year=$(date +%Y)
-    ctl="$build/milter/sendguardctl -c $conf -o state_directory=$state"
-    # The shipped config finds keys in key_directory: state/keys/DOMAIN/SELECTOR.pem.
+    ctl="$build/milter/sendguardctl -c $conf"
+    # The shipped config finds keys in key_directory: /var/lib/sendguard/keys/DOMAIN/SELECTOR.pem.
     # --if-missing keeps the keys of an earlier run and prints their DNS records again.
     $ctl keygen --type rsa --if-missing "$domain" "s$year"
     $ctl keygen --type ed25519 --if-missing "$domain" "e$year"
-    "$build/milter/sendguard" -n -c "$conf" -o "state_directory=$state"
+    "$build/milter/sendguard" -n -c "$conf"
     echo "starting sendguard in the foreground (Ctrl-C stops it)"
-    exec "$build/milter/sendguard" -f -c "$conf" -o "state_directory=$state"
+    exec "$build/milter/sendguard" -f -c "$conf"
     ;;
 test)
     # shellcheck disable=SC2086
