@@ -10,6 +10,11 @@
  * come without connect); struct message from MAIL FROM to end of message or
  * abort.  Each holds its own reference to the runtime it started with, so a
  * reload never changes the rules under a message in flight.
+ *
+ * End of message, in order: strip any X-Sendguard-Release header from what
+ * leaves and check its token (store), run the pipeline, add the tag or the
+ * signatures, or store a held message (commit before discard), log, queue
+ * the statistics row (recorder.c), reply.
  */
 #include "callbacks.h"
 
