@@ -42,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 
-from sgtest.cli import default_binary, teardown_on_signals           # noqa: E402
+from sgtest.cli import default_binary, run_world, stopped_cleanly, teardown_on_signals           # noqa: E402
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.mailmsg import split_message                             # noqa: E402
 from sgtest.milters import sendguard_milter                          # noqa: E402
@@ -739,27 +739,11 @@ def main():
                                 ctl_binary=args.sendguardctl)
 
     print(f"# sendguard {args.sendguard}, sendguardctl {args.sendguardctl}")
-    started = time.monotonic()
-    try:
-        with World(KEY_SPECS, factory, domains=DOMAINS, keep=args.keep) as world:
-            failures = QuarantineTest(world, args.verbose).run()
-            status = world.stop_milter()
-            if status != 0:
-                failures += 1
-                print(f"FAIL sendguard exited with status {status} on SIGTERM")
-            if failures:
-                print(world.diagnostics())
-        if world.teardown_errors:
-            failures += 1
-            print("FAIL clean teardown: " + "; ".join(world.teardown_errors))
-        else:
-            print("ok   teardown: processes stopped, namespace deleted")
-    except HarnessError as e:
-        print(f"FAIL harness: {e}")
-        return 1
-    print(f"# {'FAILED' if failures else 'passed'} ({failures} failure(s)) in "
-          f"{time.monotonic() - started:.1f} s")
-    return 1 if failures else 0
+
+    def checks(world):
+        return QuarantineTest(world, args.verbose).run() + stopped_cleanly(world)
+
+    return run_world(lambda: World(KEY_SPECS, factory, domains=DOMAINS, keep=args.keep), checks)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 DATA = os.path.normpath(os.path.join(HERE, "..", "data", "e2e"))
 
-from sgtest.cli import default_binary, teardown_on_signals           # noqa: E402
+from sgtest.cli import default_binary, run_world, stopped_cleanly, teardown_on_signals           # noqa: E402
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.mailmsg import field_value, make_large_message, split_message, to_crlf  # noqa: E402
 from sgtest.milters import opendkim_milter, sendguard_milter         # noqa: E402
@@ -289,13 +289,7 @@ def run_cases(world, milter_name, verbose=False):
     if milter_name == "sendguard":
         failures += check_privileges(world.milter.process.pid)
 
-    status = world.stop_milter()
-    if status == 0:
-        print(f"ok   {milter_name} exited with status 0 on SIGTERM")
-    else:
-        failures += 1
-        print(f"FAIL {milter_name} exited with status {status} on SIGTERM")
-    return failures
+    return failures + stopped_cleanly(world, milter_name)
 
 
 def main():
@@ -325,24 +319,8 @@ def main():
 
     print(f"# milter under test: {args.milter}"
           + (f" ({args.sendguard})" if args.milter == "sendguard" else ""))
-    started = time.monotonic()
-    try:
-        with World(KEY_SPECS, make_milter(args), domains=DOMAINS, keep=args.keep) as world:
-            failures = run_cases(world, args.milter, args.verbose)
-            if failures:
-                print(world.diagnostics())
-        if world.teardown_errors:
-            failures += 1
-            print("FAIL clean teardown: " + "; ".join(world.teardown_errors))
-        else:
-            print("ok   teardown: processes stopped, namespace deleted")
-    except HarnessError as e:
-        print(f"FAIL harness: {e}")
-        return 1
-    print(f"# {'FAILED' if failures else 'passed'} ({failures} failure(s)) in "
-          f"{time.monotonic() - started:.1f} s")
-    return 1 if failures else 0
-
+    return run_world(lambda: World(KEY_SPECS, make_milter(args), domains=DOMAINS, keep=args.keep),
+                     lambda world: run_cases(world, args.milter, args.verbose))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,6 +4,7 @@ still let the teardown run."""
 import os
 import signal
 import sys
+import time
 
 _TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
 
@@ -26,3 +27,37 @@ def teardown_on_signals():
     """SIGTERM (ctest's timeout) and SIGHUP become SystemExit: the World is torn down."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
+
+
+def run_world(open_world, checks):
+    """Open a World (open_world() returns one, not yet entered), run checks(world) -> number
+    of failures in it, print diagnostics on failure and the teardown's outcome; return the
+    script's exit status (0 pass, 1 fail).  A harness error is a failure, never a skip."""
+    from .proc import HarnessError
+    started = time.monotonic()
+    try:
+        with open_world() as world:
+            failures = checks(world)
+            if failures:
+                print(world.diagnostics())
+        if world.teardown_errors:
+            failures += 1
+            print("FAIL clean teardown: " + "; ".join(world.teardown_errors))
+        else:
+            print("ok   teardown: processes stopped, namespace deleted")
+    except HarnessError as e:
+        print(f"FAIL harness: {e}")
+        return 1
+    print(f"# {'FAILED' if failures else 'passed'} ({failures} failure(s)) in "
+          f"{time.monotonic() - started:.1f} s")
+    return 1 if failures else 0
+
+
+def stopped_cleanly(world, name="sendguard"):
+    """Stop the milter with SIGTERM; 0 when it exited with status 0, else 1 (printed)."""
+    status = world.stop_milter()
+    if status == 0:
+        print(f"ok   {name} exited with status 0 on SIGTERM")
+        return 0
+    print(f"FAIL {name} exited with status {status} on SIGTERM")
+    return 1
