@@ -248,23 +248,12 @@ sg_quarantine_raw_body_hash(const unsigned char *raw, size_t len)
 void
 sg_quarantine_record_clear(struct sg_quarantined *q)
 {
-    free(q->queue_id);
-    free(q->client_addr);
-    free(q->env_from);
-    sg_strv_free(q->rcpts);
-    free(q->from_header);
-    free(q->subject);
-    free(q->reason);
-    free(q->verdict_json);
-    free(q->state);
-    free(q->fingerprint);
-    free(q->raw); /* NULL unless a caller read the bytes into it */
     struct raw_source *src = q->raw_arg;
     if (src != NULL) {
         free(src->head.data);
         free(src);
     }
-    memset(q, 0, sizeof(*q));
+    sg_quarantined_clear(q); /* q->raw: NULL unless a caller read the bytes into it */
 }
 
 /* sg_release_token - 32 random bytes as hex */

@@ -239,13 +239,10 @@ sg_store_stats_clear(struct sg_store_stats *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* sg_quarantined_free - free one message */
+/* sg_quarantined_clear - free the fields of one message and zero it */
 void
-sg_quarantined_free(struct sg_quarantined **qp)
+sg_quarantined_clear(struct sg_quarantined *q)
 {
-    struct sg_quarantined *q = *qp;
-    if (q == NULL)
-        return;
     free(q->queue_id);
     free(q->client_addr);
     free(q->env_from);
@@ -259,6 +256,17 @@ sg_quarantined_free(struct sg_quarantined **qp)
     free(q->state);
     free(q->fingerprint);
     free(q->raw);
+    memset(q, 0, sizeof(*q));
+}
+
+/* sg_quarantined_free - free one message */
+void
+sg_quarantined_free(struct sg_quarantined **qp)
+{
+    struct sg_quarantined *q = *qp;
+    if (q == NULL)
+        return;
+    sg_quarantined_clear(q);
     free(q);
     *qp = NULL;
 }

@@ -203,6 +203,10 @@ enum sg_rc sg_store_stats(struct sg_store *store, long long since, struct sg_sto
 /* sg_store_stats_clear - free what s holds and zero it */
 void sg_store_stats_clear(struct sg_store_stats *s);
 
+/* sg_quarantined_clear - free the strings, recipients and raw bytes of q
+ * (not raw_arg, which belongs to whoever set raw_read) and zero it */
+void sg_quarantined_clear(struct sg_quarantined *q);
+
 /* sg_quarantined_free - NULL-safe, sets *q to NULL */
 void sg_quarantined_free(struct sg_quarantined **q);
 
