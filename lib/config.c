@@ -11,6 +11,7 @@
 #include "log.h"
 #include "rules.h"
 
+#include <arpa/inet.h>
 #include <confuse.h>
 #include <ctype.h>
 #include <errno.h>
@@ -555,6 +556,58 @@ static cfg_opt_t scoring_opts[] = {
     CFG_STR("tag_header", "", CFGF_NONE),       CFG_END(),
 };
 
+/* valid_finding_action - accept, tag, quarantine or reject */
+static int
+valid_finding_action(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    static const char *const ok[] = {"accept", "tag", "quarantine", "reject"};
+    for (size_t i = 0; i < SG_NELEM(ok); i++)
+        if (strcmp(v, ok[i]) == 0)
+            return 0;
+    cfg_error(cfg, "%s \"%s\": use accept, tag, quarantine or reject", opt->name, v);
+    return -1;
+}
+
+/* valid_ip_list - IPv4 or IPv6 addresses, no prefixes */
+static int
+valid_ip_list(cfg_t *cfg, cfg_opt_t *opt)
+{
+    for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+        const char *v = cfg_opt_getnstr(opt, i);
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, v, buf) != 1 && inet_pton(AF_INET6, v, buf) != 1) {
+            cfg_error(cfg, "%s: \"%s\" is not an IP address (one address, no /prefix)",
+                      opt->name, v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* finding_action - the configured word as enum sg_config_action */
+static enum sg_config_action
+finding_action(const char *v)
+{
+    if (strcmp(v, "tag") == 0)
+        return SG_CONFIG_TAG;
+    if (strcmp(v, "quarantine") == 0)
+        return SG_CONFIG_QUARANTINE;
+    if (strcmp(v, "reject") == 0)
+        return SG_CONFIG_REJECT;
+    return SG_CONFIG_ACCEPT;
+}
+
+static cfg_opt_t alignment_opts[] = {
+    CFG_STR_LIST("egress_ips", "{}", CFGF_NONE),
+    CFG_STR("helo_name", "", CFGF_NONE),
+    CFG_STR("dns_timeout", "5s", CFGF_NONE),
+    CFG_STR("on_dmarc_fail", "quarantine", CFGF_NONE),
+    CFG_STR("on_spf_fail", "accept", CFGF_NONE),
+    CFG_STR("on_dns_error", "accept", CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t quarantine_opts[] = {
     CFG_STR("database", "quarantine/sendguard.db", CFGF_NONE),
     CFG_STR("admin_group", "", CFGF_NONE),
@@ -590,6 +643,7 @@ static cfg_opt_t root_opts[] = {
     CFG_SEC("domain", domain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("scoring", scoring_opts, CFGF_NONE),
     CFG_SEC("quarantine", quarantine_opts, CFGF_NONE),
+    CFG_SEC("alignment", alignment_opts, CFGF_NONE),
     CFG_END(),
 };
 
@@ -661,6 +715,16 @@ build(cfg_t *cfg, const char *path)
     c->quarantine_at = cfg_getfloat(sc, "quarantine_at");
     c->reject_at = cfg_getfloat(sc, "reject_at");
     c->tag_header = sg_xstrdup(cfg_getstr(sc, "tag_header"));
+
+    cfg_t *ac = cfg_getsec(cfg, "alignment");
+    c->egress_ips = copy_list(ac, "egress_ips", &c->n_egress_ips);
+    c->helo_name = sg_xstrdup(cfg_getstr(ac, "helo_name"));
+    long long timeout = 5;
+    sg_config_parse_duration(cfg_getstr(ac, "dns_timeout"), &timeout);
+    c->dns_timeout_ms = (unsigned)(timeout > 60 ? 60000 : timeout * 1000);
+    c->on_dmarc_fail = finding_action(cfg_getstr(ac, "on_dmarc_fail"));
+    c->on_spf_fail = finding_action(cfg_getstr(ac, "on_spf_fail"));
+    c->on_dns_error = finding_action(cfg_getstr(ac, "on_dns_error"));
 
     cfg_t *qc = cfg_getsec(cfg, "quarantine");
     c->database = absolute(base, cfg_getstr(qc, "database"));
@@ -743,6 +807,11 @@ sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
     cfg_set_validate_func(cfg, "scoring|quarantine_at", valid_threshold);
     cfg_set_validate_func(cfg, "scoring|reject_at", valid_threshold);
     cfg_set_validate_func(cfg, "quarantine|retention", valid_duration);
+    cfg_set_validate_func(cfg, "alignment|egress_ips", valid_ip_list);
+    cfg_set_validate_func(cfg, "alignment|dns_timeout", valid_duration);
+    cfg_set_validate_func(cfg, "alignment|on_dmarc_fail", valid_finding_action);
+    cfg_set_validate_func(cfg, "alignment|on_spf_fail", valid_finding_action);
+    cfg_set_validate_func(cfg, "alignment|on_dns_error", valid_finding_action);
     cfg_set_validate_func(cfg, "quarantine|release_via", valid_release_via);
 
     int ret = parse_file(cfg, path);
@@ -812,6 +881,8 @@ sg_config_free(struct sg_config **cp)
     free(c->key_directory);
     free(c->rules_file);
     free(c->tag_header);
+    sg_strv_free(c->egress_ips);
+    free(c->helo_name);
     free(c->database);
     free(c->admin_group);
     free(c->release_via);

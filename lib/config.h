@@ -15,6 +15,15 @@
 enum sg_canon { SG_CANON_SIMPLE, SG_CANON_RELAXED };
 enum sg_on_error { SG_ON_ERROR_TEMPFAIL, SG_ON_ERROR_ACCEPT };
 
+/* An action a finding is configured to take; the values are those of enum
+ * sg_action (pipeline.h), which checks that they agree. */
+enum sg_config_action {
+    SG_CONFIG_ACCEPT = 0,
+    SG_CONFIG_TAG = 1,
+    SG_CONFIG_QUARANTINE = 3,
+    SG_CONFIG_REJECT = 4,
+};
+
 struct sg_config_key {
     char *selector;
     char *file; /* absolute */
@@ -59,6 +68,15 @@ struct sg_config {
     double quarantine_at;
     double reject_at;
     char *tag_header; /* header added by tag, "" = none */
+
+    /* alignment { } */
+    char **egress_ips; /* the public addresses mail leaves from; none = no SPF/DMARC prediction */
+    size_t n_egress_ips;
+    char *helo_name;   /* for the null sender's SPF check; "" = this host's name */
+    unsigned dns_timeout_ms;
+    enum sg_config_action on_dmarc_fail; /* DMARC fails and the receiver would act on it */
+    enum sg_config_action on_spf_fail;   /* SPF fail, softfail or permerror */
+    enum sg_config_action on_dns_error;  /* the prediction could not be made (temperror) */
 
     /* quarantine { } */
     char *database;      /* absolute */

@@ -150,12 +150,38 @@ sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rules, s
     v->action = decide(cfg, v);
 }
 
+_Static_assert((int)SG_CONFIG_ACCEPT == (int)SG_ACTION_ACCEPT &&
+                   (int)SG_CONFIG_TAG == (int)SG_ACTION_TAG &&
+                   (int)SG_CONFIG_QUARANTINE == (int)SG_ACTION_QUARANTINE &&
+                   (int)SG_CONFIG_REJECT == (int)SG_ACTION_REJECT,
+               "enum sg_config_action must match enum sg_action");
+
+/* sg_pipeline_align - SPF/DMARC findings strengthen the action */
+void
+sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns, const struct sg_keyring *keys,
+                  const char *mail_from, struct sg_verdict *v)
+{
+    /* Only outgoing mail with one From that nothing else failed on. */
+    if (dns == NULL || v->origin == SG_ORIGIN_INBOUND || v->from_domain == NULL ||
+        v->dkim == SG_DKIM_ERROR)
+        return;
+    const struct sg_signing_key *selected = NULL;
+    const char *d = NULL;
+    if (keys == NULL ||
+        sg_keyring_select(keys, v->from_domain, cfg->sign_subdomains, &selected, &d) == 0)
+        d = NULL;
+    sg_alignment_check(cfg, dns, mail_from ? mail_from : "", v->from_domain, d, &v->align);
+    if ((int)v->align.action > (int)v->action)
+        v->action = (enum sg_action)v->align.action;
+}
+
 /* sg_pipeline_run - one message, start to verdict */
 void
 sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
-                long long released, struct sg_verdict *v)
+                const char *mail_from, long long released, struct sg_verdict *v)
 {
     sg_pipeline_analyse(rt->cfg, rt->rules, msg, origin, time(NULL), v);
+    sg_pipeline_align(rt->cfg, rt->spf, rt->keys, mail_from, v);
     if (released > 0) {
         /* An administrator looked at it and let it go: the content decides nothing. */
         v->released = released;
@@ -204,6 +230,7 @@ sg_verdict_clear(struct sg_verdict *v)
     free(v->signatures);
     free(v->error);
     free(v->subject);
+    sg_alignment_clear(&v->align);
     sg_score_clear(&v->score);
     memset(v, 0, sizeof(*v));
 }
@@ -239,6 +266,14 @@ sg_verdict_reject_text(const struct sg_verdict *v)
 {
     /* SMTP replies are short: the two heaviest reasons, each with its snippet. */
     char buf[400];
+    if (v->align.finding != NULL && v->align.action == SG_CONFIG_REJECT) {
+        /* The receiver would refuse it whatever the content: say why and what to change. */
+        snprintf(buf, sizeof(buf), "Not sent: %s", v->align.finding);
+        for (char *p = buf; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+                *p = '?';
+        return sg_xstrdup(buf);
+    }
     size_t n = (size_t)snprintf(buf, sizeof(buf),
                                 "Not sent: the message looks like spam or phishing to "
                                 "receivers (sendguard score %.1f).",
@@ -286,11 +321,13 @@ sg_verdict_log_line(const struct sg_verdict *v, const char *envfrom, size_t nrcp
                  v->quarantine_duplicate ? " duplicate=yes" : "");
     else if (v->released > 0)
         snprintf(extra, sizeof(extra), " released=%lld", v->released);
-    char *line = sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s score=%.1f "
+    char *align = sg_alignment_log(&v->align);
+    char *line = sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s%s score=%.1f "
                               "hits=%s action=%s%s",
                               envfrom ? envfrom : "", nrcpts, sg_origin_name(v->origin),
-                              v->from_domain ? v->from_domain : "-", dkim, v->score.total, hits,
-                              sg_action_name(v->action), extra);
+                              v->from_domain ? v->from_domain : "-", dkim, align, v->score.total,
+                              hits, sg_action_name(v->action), extra);
+    free(align);
     free(hits);
     free(dkim);
     return line;

@@ -8,6 +8,7 @@
 #ifndef SG_PIPELINE_H
 #define SG_PIPELINE_H
 
+#include "alignment.h"
 #include "message.h"
 #include "origin.h"
 #include "runtime.h"
@@ -53,6 +54,7 @@ struct sg_verdict {
     long long released;      /* quarantine id a valid release token let through, 0 = none */
     long long quarantine_id; /* where the message was quarantined, 0 = not */
     bool quarantine_duplicate; /* it was already held (an MTA retry) */
+    struct sg_alignment align; /* SPF/DMARC prediction (align.checked false when not made) */
 };
 
 /* sg_pipeline_analyse - analyse and decide, without signing: the From
@@ -63,12 +65,21 @@ void sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rul
                          struct sg_msg *msg, enum sg_origin origin, time_t now,
                          struct sg_verdict *v);
 
-/* sg_pipeline_run - analyse, decide, and sign what leaves; always fills *v
- * (free with sg_verdict_clear).  released: the quarantine id whose release
- * token the message carried (0 = none): the content is still analysed and
- * logged, but tag, quarantine and reject become accept, once. */
+/* sg_pipeline_align - predict SPF and DMARC (when dns is not NULL and the
+ * configuration names egress IPs) for the envelope sender mail_from and the
+ * d= keys will sign with, and let the findings strengthen v->action */
+void sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns,
+                       const struct sg_keyring *keys, const char *mail_from,
+                       struct sg_verdict *v);
+
+/* sg_pipeline_run - analyse, predict alignment, decide, and sign what
+ * leaves; always fills *v (free with sg_verdict_clear).  mail_from: the
+ * envelope sender ("" = null sender).  released: the quarantine id whose
+ * release token the message carried (0 = none): the content and alignment
+ * are still analysed and logged, but tag, quarantine and reject become
+ * accept, once. */
 void sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
-                     long long released, struct sg_verdict *v);
+                     const char *mail_from, long long released, struct sg_verdict *v);
 
 /* sg_verdict_fail - mark a verdict as an internal failure (the spool could
  * not be written, the MTA refused a header...), taking ownership of error,

@@ -31,7 +31,11 @@ sg_runtime_new(struct sg_config *cfg, uid_t uid, struct sg_runtime **rt_r, char 
         rc = sg_dkim_new(cfg, &dkim, error_r);
     if (rc == SG_OK)
         rc = sg_runtime_load_rules(cfg, &rules, error_r);
+    struct sg_spf *spf = NULL;
+    if (rc == SG_OK && cfg->n_egress_ips > 0)
+        rc = sg_spf_new(cfg->dns_timeout_ms, &spf, error_r);
     if (rc != SG_OK) {
+        sg_rules_free(&rules);
         sg_dkim_free(&dkim);
         sg_keyring_free(&keys);
         sg_config_free(&cfg);
@@ -42,6 +46,7 @@ sg_runtime_new(struct sg_config *cfg, uid_t uid, struct sg_runtime **rt_r, char 
     rt->keys = keys;
     rt->dkim = dkim;
     rt->rules = rules;
+    rt->spf = spf;
     rt->refs = 1;
     *rt_r = rt;
     return SG_OK;
@@ -69,6 +74,7 @@ sg_runtime_unref(struct sg_runtime **rtp)
     struct sg_keyring *keys = (struct sg_keyring *)rt->keys;
     struct sg_rules *rules = (struct sg_rules *)rt->rules;
     sg_rules_free(&rules);
+    sg_spf_free(&rt->spf);
     sg_dkim_free(&rt->dkim);
     sg_keyring_free(&keys);
     sg_config_free(&cfg);

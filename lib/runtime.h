@@ -12,6 +12,7 @@
 #include "dkim.h"
 #include "keyring.h"
 #include "rules.h"
+#include "spf.h"
 
 #include <sys/types.h>
 
@@ -20,6 +21,7 @@ struct sg_runtime {
     const struct sg_keyring *keys;
     struct sg_dkim *dkim;
     const struct sg_rules *rules; /* content rules; NULL when scoring { rules = "" } */
+    struct sg_spf *spf;           /* SPF/DMARC DNS; NULL without alignment { egress_ips } */
     /* private */
     int refs;
 };

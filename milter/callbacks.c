@@ -422,7 +422,7 @@ on_eom(SMFICTX *ctx)
         sg_verdict_fail(cfg, &v, error);
         v.action = SG_ACTION_TEMPFAIL;
     } else {
-        sg_pipeline_run(m->rt, m->msg, m->origin, released, &v);
+        sg_pipeline_run(m->rt, m->msg, m->origin, m->envfrom, released, &v);
         if (v.action == SG_ACTION_TAG && cfg->tag_header[0] != '\0' && !add_tag(ctx, c, cfg, &v))
             sg_verdict_fail(cfg, &v,
                             sg_xasprintf("the MTA refused the %s header", cfg->tag_header));

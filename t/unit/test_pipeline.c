@@ -80,7 +80,7 @@ run(struct fixture *f, const char *text, enum sg_origin origin, struct sg_verdic
     struct sg_msg *m = sg_msg_new(f->rt->cfg->spool_memory_limit, f->rt->cfg->spool_directory);
     char *error = NULL;
     assert_int_equal(sg_msg_parse(m, text, strlen(text), &error), SG_OK);
-    sg_pipeline_run(f->rt, m, origin, 0, v);
+    sg_pipeline_run(f->rt, m, origin, "", 0, v);
     sg_msg_free(&m);
 }
 
@@ -346,6 +346,137 @@ test_group_from(void **state)
     sg_verdict_clear(&v);
 }
 
+/* The DNS a receiver sees, for the alignment cases. */
+static const char *const align_zone[] = {
+    "example.nl TXT v=spf1 ip4:203.0.113.25 -all",
+    "_dmarc.example.nl TXT v=DMARC1; p=reject",
+    "mijnbakkerij.nl TXT v=spf1 ip4:192.0.2.99 -all",
+    "_dmarc.mijnbakkerij.nl TXT v=DMARC1; p=reject",
+    "laks.test TXT v=spf1 ip4:192.0.2.99 -all",
+    "_dmarc.laks.test TXT v=DMARC1; p=none",
+    "_dmarc.broken.test TEMPFAIL",
+    "broken.test TEMPFAIL",
+};
+
+/* align_runtime - the default fixture with egress IP 203.0.113.25, the
+ * given finding actions, and the test zone for DNS */
+static struct fixture *
+align_runtime(const char *actions)
+{
+    char *extra = sg_xasprintf("alignment {\n egress_ips = {\"203.0.113.25\"}\n"
+                               " helo_name = \"mail.example.nl\"\n %s\n}\n",
+                               actions);
+    struct fixture *f = make_runtime("1M", extra);
+    free(extra);
+    struct sg_spf *zone = NULL;
+    char *error = NULL;
+    if (sg_spf_new_zone(align_zone, SG_NELEM(align_zone), &zone, &error) != SG_OK)
+        fail_msg("%s", error);
+    sg_spf_free(&f->rt->spf); /* the resolver the runtime made: never queried here */
+    f->rt->spf = zone;
+    return f;
+}
+
+/* align_msg - a plain invoice from addr */
+static char *
+align_msg(const char *from)
+{
+    return sg_xasprintf("From: Boekhouding <%s>\r\nTo: klant@example.com\r\n"
+                        "Subject: Factuur 2026-0042\r\n"
+                        "Date: Tue, 03 Mar 2026 10:15:00 +0100\r\n"
+                        "Message-ID: <f42@example.nl>\r\n\r\nBijgaand de factuur.\r\n",
+                        from);
+}
+
+/* run_from - the pipeline with an envelope sender */
+static void
+run_from(struct fixture *f, const char *text, const char *mail_from, struct sg_verdict *v)
+{
+    struct sg_msg *m = sg_msg_new(f->rt->cfg->spool_memory_limit, f->rt->cfg->spool_directory);
+    char *error = NULL;
+    assert_int_equal(sg_msg_parse(m, text, strlen(text), &error), SG_OK);
+    sg_pipeline_run(f->rt, m, SG_ORIGIN_INTERNAL, mail_from, 0, v);
+    sg_msg_free(&m);
+}
+
+/* test_alignment - the issue's cases: an aligned domain passes and is
+ * signed; a domain whose SPF fails, that publishes p=reject and has no key
+ * gets the configured action with a reply naming problem and fix; p=none
+ * is only logged; a DNS failure follows on_dns_error; no egress IPs, no
+ * prediction */
+static void
+test_alignment(void **state)
+{
+    (void)state;
+    struct fixture *f = align_runtime("on_dmarc_fail = \"reject\"\n on_dns_error = \"tag\"");
+    struct sg_verdict v;
+    char *msg = align_msg("factuur@example.nl");
+    run_from(f, msg, "factuur@example.nl", &v);
+    free(msg);
+    assert_true(v.align.checked);
+    assert_int_equal(v.align.spf, SG_SPF_PASS);
+    assert_int_equal(v.align.dmarc.result, SG_DMARC_RESULT_PASS);
+    assert_int_equal(v.action, SG_ACTION_ACCEPT);
+    assert_int_equal(v.dkim, SG_DKIM_SIGNED);
+    char *line = sg_verdict_log_line(&v, "factuur@example.nl", 1);
+    assert_non_null(strstr(line, " spf=pass spf_domain=example.nl dmarc=pass policy=reject "));
+    free(line);
+    sg_verdict_clear(&v);
+
+    msg = align_msg("factuur@mijnbakkerij.nl");
+    run_from(f, msg, "factuur@mijnbakkerij.nl", &v);
+    free(msg);
+    assert_int_equal(v.align.spf, SG_SPF_FAIL);
+    assert_int_equal(v.align.dmarc.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(v.action, SG_ACTION_REJECT);
+    assert_int_equal(v.dkim, SG_DKIM_NOT_SENT);
+    char *text = sg_verdict_reject_text(&v);
+    assert_non_null(strstr(text, "mijnbakkerij.nl publishes DMARC p=reject"));
+    assert_non_null(strstr(text, "203.0.113.25"));
+    assert_non_null(strstr(text, "add ip4:203.0.113.25 to the SPF record of mijnbakkerij.nl or "
+                                 "configure a DKIM key for mijnbakkerij.nl"));
+    free(text);
+    sg_verdict_clear(&v);
+
+    /* p=none: the receiver does nothing about it; logged, accepted. */
+    msg = align_msg("factuur@laks.test");
+    run_from(f, msg, "factuur@laks.test", &v);
+    free(msg);
+    assert_int_equal(v.align.dmarc.result, SG_DMARC_RESULT_FAIL);
+    assert_int_equal(v.align.dmarc.policy, SG_DMARC_DISP_NONE);
+    assert_int_equal(v.action, SG_ACTION_ACCEPT);
+    sg_verdict_clear(&v);
+
+    /* DNS down: on_dns_error (tag here), never a crash. */
+    msg = align_msg("factuur@broken.test");
+    run_from(f, msg, "factuur@broken.test", &v);
+    free(msg);
+    assert_int_equal(v.align.spf, SG_SPF_TEMPERROR);
+    assert_int_equal(v.action, SG_ACTION_TAG);
+    sg_verdict_clear(&v);
+    teardown((void **)&f);
+
+    /* The default: a DMARC failure with p=reject is held, not sent. */
+    f = align_runtime("");
+    msg = align_msg("factuur@mijnbakkerij.nl");
+    run_from(f, msg, "factuur@mijnbakkerij.nl", &v);
+    free(msg);
+    assert_int_equal(v.action, SG_ACTION_QUARANTINE);
+    sg_verdict_clear(&v);
+    teardown((void **)&f);
+
+    /* Without egress IPs nothing is predicted. */
+    f = make_runtime("1M", "");
+    assert_null(f->rt->spf);
+    msg = align_msg("factuur@mijnbakkerij.nl");
+    run_from(f, msg, "factuur@mijnbakkerij.nl", &v);
+    free(msg);
+    assert_false(v.align.checked);
+    assert_int_equal(v.action, SG_ACTION_ACCEPT);
+    sg_verdict_clear(&v);
+    teardown((void **)&f);
+}
+
 int
 main(void)
 {
@@ -356,6 +487,7 @@ main(void)
         cmocka_unit_test(test_reject_and_tag_texts),
         cmocka_unit_test_setup_teardown(test_not_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_from, setup, teardown),
+        cmocka_unit_test(test_alignment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

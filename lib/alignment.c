@@ -1,0 +1,119 @@
+/*
+ * alignment.c - SPF and DMARC prediction for one message (alignment.h),
+ * on spf.c and dmarc.c.
+ */
+#include "alignment.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* rank - how bad an SPF result is for the receiver, worst highest */
+static int
+rank(enum sg_spf_result r)
+{
+    switch (r) {
+    case SG_SPF_PASS:
+        return 0;
+    case SG_SPF_NEUTRAL:
+    case SG_SPF_NONE:
+        return 1;
+    case SG_SPF_SOFTFAIL:
+        return 2;
+    case SG_SPF_TEMPERROR:
+        return 3;
+    case SG_SPF_PERMERROR:
+        return 4;
+    case SG_SPF_FAIL:
+        return 5;
+    }
+    return 5;
+}
+
+/* stronger - the stronger of two actions */
+static enum sg_config_action
+stronger(enum sg_config_action a, enum sg_config_action b)
+{
+    return a > b ? a : b;
+}
+
+/* sg_alignment_check - SPF per egress IP, DMARC, findings, action */
+void
+sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
+                   const char *from_domain, const char *dkim_d, struct sg_alignment *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->action = SG_CONFIG_ACCEPT;
+    if (cfg->n_egress_ips == 0 || dns == NULL || from_domain == NULL)
+        return;
+    a->checked = true;
+
+    char host[256] = "localhost";
+    const char *helo = cfg->helo_name;
+    if (helo[0] == '\0') {
+        gethostname(host, sizeof(host) - 1);
+        helo = host;
+    }
+    const char *at = mail_from ? strrchr(mail_from, '@') : NULL;
+    snprintf(a->spf_domain, sizeof(a->spf_domain), "%s",
+             mail_from && mail_from[0] && at ? at + 1 : helo);
+
+    a->spf = SG_SPF_PASS;
+    for (size_t i = 0; i < cfg->n_egress_ips; i++) {
+        enum sg_spf_result r = sg_spf_check(dns, cfg->egress_ips[i], mail_from, helo, NULL);
+        if (i == 0 || rank(r) > rank(a->spf)) {
+            a->spf = r;
+            snprintf(a->spf_ip, sizeof(a->spf_ip), "%s", cfg->egress_ips[i]);
+        }
+    }
+
+    struct sg_dmarc_policy policy;
+    char *error = NULL;
+    enum sg_rc rc = sg_dmarc_discover(dns, from_domain, &policy, &error);
+    free(error);
+    sg_dmarc_predict(rc == SG_PERM ? NULL : &policy, from_domain, a->spf, a->spf_domain, dkim_d,
+                     &a->dmarc);
+
+    /* The findings, strongest configured action first to last. */
+    char *why = NULL;
+    if (a->dmarc.result == SG_DMARC_RESULT_FAIL && a->dmarc.policy != SG_DMARC_DISP_NONE) {
+        a->action = stronger(a->action, cfg->on_dmarc_fail);
+        char *text = sg_dmarc_explain(&a->dmarc, a->spf_ip);
+        why = sg_xasprintf("%s; add ip4:%s to the SPF record of %s or configure a DKIM key for "
+                           "%s in sendguard",
+                           text, a->spf_ip, a->spf_domain, from_domain);
+        free(text);
+    } else if (a->dmarc.result == SG_DMARC_RESULT_TEMPERROR || a->spf == SG_SPF_TEMPERROR) {
+        a->action = stronger(a->action, cfg->on_dns_error);
+        why = sg_xasprintf("SPF/DMARC of %s could not be checked (DNS temporary error)",
+                           from_domain);
+    }
+    if (a->spf == SG_SPF_FAIL || a->spf == SG_SPF_SOFTFAIL || a->spf == SG_SPF_PERMERROR) {
+        a->action = stronger(a->action, cfg->on_spf_fail);
+        if (why == NULL)
+            why = sg_xasprintf("%s does not authorise %s (SPF %s); add it to the SPF record of %s",
+                               a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
+                               a->spf_domain);
+    }
+    a->finding = why;
+}
+
+/* sg_alignment_clear - the finding text */
+void
+sg_alignment_clear(struct sg_alignment *a)
+{
+    free(a->finding);
+    memset(a, 0, sizeof(*a));
+}
+
+/* sg_alignment_log - key=value fields */
+char *
+sg_alignment_log(const struct sg_alignment *a)
+{
+    if (!a->checked)
+        return sg_xstrdup("");
+    return sg_xasprintf(" spf=%s spf_domain=%s dmarc=%s policy=%s", sg_spf_result_name(a->spf),
+                        a->spf_domain, sg_dmarc_result_name(a->dmarc.result),
+                        sg_dmarc_disp_name(a->dmarc.policy));
+}

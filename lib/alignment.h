@@ -1,0 +1,39 @@
+/*
+ * alignment.h - will the receiver's SPF and DMARC checks pass?  For one
+ * outgoing message: the SPF result for each configured egress IP and the
+ * envelope sender's domain (the HELO name for the null sender), the From
+ * domain's DMARC policy, the alignment of both with the From domain and of
+ * the d= sendguard will sign with, and the action the configuration gives
+ * for what was found (alignment { } in sendguard.conf).
+ */
+#ifndef SG_ALIGNMENT_H
+#define SG_ALIGNMENT_H
+
+#include "config.h"
+#include "dmarc.h"
+#include "spf.h"
+
+struct sg_alignment {
+    bool checked;              /* false: no egress IPs, no From domain, or not outgoing */
+    enum sg_spf_result spf;    /* the worst over the egress IPs */
+    char spf_ip[64];           /* the egress IP that gave it */
+    char spf_domain[256];      /* what SPF was checked for */
+    struct sg_dmarc_prediction dmarc;
+    enum sg_config_action action; /* the strongest configured action of the findings */
+    char *finding;             /* one line for a person and the SMTP reply, NULL when fine */
+};
+
+/* sg_alignment_check - fill *a (free with sg_alignment_clear) for a message
+ * with envelope sender mail_from ("" = null sender) and From domain
+ * from_domain that sendguard will sign with dkim_d (NULL: it will not). */
+void sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
+                        const char *from_domain, const char *dkim_d, struct sg_alignment *a);
+
+/* sg_alignment_clear - free what *a holds and zero it */
+void sg_alignment_clear(struct sg_alignment *a);
+
+/* sg_alignment_log - " spf=fail dmarc=fail policy=reject" for the log line
+ * ("" when not checked); caller frees */
+char *sg_alignment_log(const struct sg_alignment *a);
+
+#endif
