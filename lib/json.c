@@ -175,5 +175,22 @@ sg_json_verdict(const struct sg_verdict *v, const char *file)
         json_array_append_new(hits, hit);
     }
     json_object_set_new(o, "hits", hits);
+    if (v->align.checked) {
+        const struct sg_alignment *a = &v->align;
+        json_t *al = json_object();
+        json_object_set_new(al, "spf", json_string(sg_spf_result_name(a->spf)));
+        json_object_set_new(al, "spf_ip", str_or_null(a->spf_ip));
+        json_object_set_new(al, "spf_domain", str_or_null(a->spf_domain));
+        json_object_set_new(al, "dmarc", json_string(sg_dmarc_result_name(a->dmarc.result)));
+        json_object_set_new(al, "dmarc_record",
+                            a->dmarc.record_domain[0] ? str_or_null(a->dmarc.record_domain)
+                                                      : json_null());
+        json_object_set_new(al, "policy", json_string(sg_dmarc_disp_name(a->dmarc.policy)));
+        json_object_set_new(al, "pct", json_integer(a->dmarc.pct));
+        json_object_set_new(al, "spf_aligned", json_boolean(a->dmarc.spf_aligned));
+        json_object_set_new(al, "dkim_aligned", json_boolean(a->dmarc.dkim_aligned));
+        json_object_set_new(al, "finding", str_or_null(a->finding));
+        json_object_set_new(o, "alignment", al);
+    }
     return dump(o);
 }

@@ -9,7 +9,12 @@
  *     "from": "factuur@example.nl",     null when there is not exactly one From address
  *     "from_domain": "example.nl",      null likewise
  *     "hits": [ { "rule": "urgency", "weight": 1.5, "where": "subject",
- *                 "snippet": "URGENT: factuur", "explanation": "..." } ] }
+ *                 "snippet": "URGENT: factuur", "explanation": "..." } ],
+ *     "alignment": {                    (only when SPF/DMARC were predicted)
+ *         "spf": "fail", "spf_ip": "203.0.113.25", "spf_domain": "example.nl",
+ *         "dmarc": "fail", "dmarc_record": "example.nl" (or null), "policy": "reject",
+ *         "pct": 100, "spf_aligned": false, "dkim_aligned": false,
+ *         "finding": "example.nl publishes DMARC p=reject; ..." (or null) } }
  */
 #ifndef SG_JSON_H
 #define SG_JSON_H

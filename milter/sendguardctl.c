@@ -14,6 +14,7 @@
 #include "store.h"
 #include "version.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -264,6 +265,13 @@ print_human(const char *file, const struct sg_verdict *v)
     }
     if (v->score.nhits == 0)
         printf("  no rule hit\n");
+    if (v->align.checked) {
+        printf("  SPF %s for %s from %s; DMARC %s (policy %s)\n", sg_spf_result_name(v->align.spf),
+               v->align.spf_domain, v->align.spf_ip, sg_dmarc_result_name(v->align.dmarc.result),
+               sg_dmarc_disp_name(v->align.dmarc.policy));
+        if (v->align.finding != NULL)
+            printf("         %s\n", v->align.finding);
+    }
 }
 
 /* Exit status of `score`: the strongest action over all files. */
@@ -287,6 +295,81 @@ action_status(enum sg_action a)
     return 4;
 }
 
+/* read_zone - the lines of a zone file for --dns-zone (caller frees with sg_strv_free) */
+static char **
+read_zone(const char *path, size_t *n_r)
+{
+    size_t len;
+    char *text = read_all(path, &len);
+    if (text == NULL)
+        return NULL;
+    text = sg_xrealloc(text, len + 1);
+    text[len] = '\0';
+    char **lines = sg_xcalloc(len / 2 + 2, sizeof(*lines));
+    size_t n = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        line[strcspn(line, "\r")] = '\0';
+        if (line[0] != '\0' && line[0] != '#')
+            lines[n++] = sg_xstrdup(line);
+    }
+    free(text);
+    *n_r = n;
+    return lines;
+}
+
+/* open_alignment - what SPF/DMARC prediction needs, when it is asked for
+ * (--ip, or alignment { egress_ips }): DNS (the resolver, or --dns-zone)
+ * and the keys (for d=; unreadable keys mean "will not sign", said once) */
+static bool
+open_alignment(struct sg_config *cfg, char **ips, size_t nips, const char *zone_file,
+               struct sg_spf **dns_r, struct sg_keyring **keys_r)
+{
+    char *error = NULL;
+    if (nips > 0) {
+        sg_strv_free(cfg->egress_ips);
+        cfg->egress_ips = sg_xcalloc(nips + 1, sizeof(char *));
+        for (size_t i = 0; i < nips; i++) {
+            unsigned char buf[16];
+            if (inet_pton(AF_INET, ips[i], buf) != 1 && inet_pton(AF_INET6, ips[i], buf) != 1) {
+                fprintf(stderr, "sendguardctl score: --ip %s is not an IP address\n", ips[i]);
+                return false;
+            }
+            cfg->egress_ips[i] = sg_xstrdup(ips[i]);
+        }
+        cfg->n_egress_ips = nips;
+    }
+    if (cfg->n_egress_ips == 0)
+        return true;
+    enum sg_rc rc;
+    if (zone_file != NULL) {
+        size_t n = 0;
+        char **lines = read_zone(zone_file, &n);
+        if (lines == NULL) {
+            fprintf(stderr, "sendguardctl: %s: %s\n", zone_file, strerror(errno));
+            return false;
+        }
+        rc = sg_spf_new_zone((const char *const *)lines, n, dns_r, &error);
+        sg_strv_free(lines);
+    } else {
+        rc = sg_spf_new(cfg->dns_timeout_ms, dns_r, &error);
+    }
+    if (rc != SG_OK) {
+        fprintf(stderr, "sendguardctl: %s\n", error);
+        free(error);
+        return false;
+    }
+    if (sg_keyring_load(cfg, daemon_uid(cfg), keys_r, &error) != SG_OK) {
+        fprintf(stderr,
+                "sendguardctl: note: the signing keys cannot be read (%s): DMARC is predicted "
+                "as if sendguard did not sign\n",
+                error);
+        free(error);
+        *keys_r = NULL;
+    }
+    return true;
+}
+
 /* verb_score - the milter's analysis, offline, on message files */
 static int
 verb_score(const char *config, int argc, char **argv)
@@ -294,15 +377,34 @@ verb_score(const char *config, int argc, char **argv)
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
         {"at", required_argument, NULL, 'a'},
+        {"ip", required_argument, NULL, 'i'},
+        {"mail-from", required_argument, NULL, 'm'},
+        {"dns-zone", required_argument, NULL, 'z'},
         {NULL, 0, NULL, 0},
     };
     bool json = false;
     time_t now = time(NULL);
+    char *ips[17] = {NULL};
+    size_t nips = 0;
+    const char *mail_from = NULL, *zone_file = NULL;
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "ja:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "ja:i:m:z:", longopts, NULL)) != -1) {
         char *end;
         switch (ch) {
+        case 'i':
+            if (nips == SG_NELEM(ips) - 1) {
+                fprintf(stderr, "sendguardctl score: at most 16 --ip\n");
+                return EX_USAGE;
+            }
+            ips[nips++] = optarg;
+            break;
+        case 'm':
+            mail_from = optarg;
+            break;
+        case 'z':
+            zone_file = optarg;
+            break;
         case 'j':
             json = true;
             break;
@@ -323,6 +425,13 @@ verb_score(const char *config, int argc, char **argv)
     if (sg_runtime_load_rules(cfg, &rules, &error) != SG_OK) {
         fprintf(stderr, "sendguardctl: %s\n", error);
         free(error);
+        sg_config_free(&cfg);
+        return EX_CONFIG;
+    }
+    struct sg_spf *dns = NULL;
+    struct sg_keyring *keys = NULL;
+    if (!open_alignment(cfg, ips, nips, zone_file, &dns, &keys)) {
+        sg_rules_free(&rules);
         sg_config_free(&cfg);
         return EX_CONFIG;
     }
@@ -350,6 +459,9 @@ verb_score(const char *config, int argc, char **argv)
         } else {
             /* Scored as the milter scores outgoing mail. */
             sg_pipeline_analyse(cfg, rules, msg, SG_ORIGIN_INTERNAL, now, &v);
+            /* The envelope sender: --mail-from, else the From address. */
+            sg_pipeline_align(cfg, dns, keys,
+                              mail_from ? mail_from : (v.from_addr ? v.from_addr : ""), &v);
             if (json) {
                 char *text = sg_json_verdict(&v, strcmp(files[i], "-") == 0 ? NULL : files[i]);
                 printf("%s%s\n", text, nfiles > 1 && i + 1 < nfiles ? "," : "");
@@ -367,6 +479,8 @@ verb_score(const char *config, int argc, char **argv)
     }
     if (json && nfiles > 1)
         printf("]\n");
+    sg_spf_free(&dns);
+    sg_keyring_free(&keys);
     sg_rules_free(&rules);
     sg_config_free(&cfg);
     return status;
@@ -984,14 +1098,19 @@ static const struct verb verbs[] = {
      verb_keygen},
     {"keys", "keys", "List the signing keys the configuration loads: domain, selector, type, file.",
      verb_keys},
-    {"score", "score [--json] [--at SECONDS] [FILE...]",
+    {"score", "score [--json] [--at SECONDS] [--ip IP]... [--mail-from ADDR] [--dns-zone FILE] [FILE...]",
      "Analyse message files (or standard input) exactly as the milter analyses outgoing\n"
      "mail: the content score, every rule hit with its explanation, and the action the\n"
      "thresholds give.  --json prints one object per file (an array for several) with the\n"
      "fields action, score, from, from_domain, hits[rule, weight, where, snippet,\n"
      "explanation].  Exit status: 0 accept, 1 tag, 2 quarantine, 3 reject, 4 tempfail\n"
      "(the strongest over all files); 64 and up for errors.  --at scores as if it were\n"
-     "that time (seconds since 1970), for reproducible results on old messages.",
+     "that time (seconds since 1970), for reproducible results on old messages.\n"
+     "With --ip (or alignment { egress_ips }) it also predicts SPF and DMARC at the\n"
+     "receiver for mail sent from that IP with envelope sender --mail-from (default:\n"
+     "the From address), through the system's DNS or, with --dns-zone FILE, through\n"
+     "\"NAME TYPE DATA\" lines (TXT, A, AAAA, MX, PTR; NAME NXDOMAIN; NAME TEMPFAIL),\n"
+     "to try a planned SPF or DMARC record first; JSON adds \"alignment\".",
      verb_score},
     {"quarantine",
      "quarantine list|show|release|delete|purge ...",

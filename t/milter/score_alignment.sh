@@ -1,0 +1,64 @@
+#!/bin/sh
+# score_alignment.sh - `sendguardctl score --ip --dns-zone` predicts SPF and
+# DMARC at the receiver, with the configured actions: an aligned domain
+# passes; SPF fail with p=reject and no key is held (the default) or
+# rejected with the fix in the text; a subdomain gets its organisation's
+# sp= policy; a DNS failure follows on_dns_error.  The zone and messages are
+# in t/data/alignment.  Exit status 0 pass, 1 fail.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
+sg_find_sendguard
+ctl="$(dirname "$SENDGUARD")/sendguardctl"
+data=$(cd "$here/../data/alignment" && pwd)
+sg_mktemp
+trap sg_cleanup EXIT
+conf="$SG_DIR/sendguard.conf"
+sg_write_conf "$SG_DIR" >"$conf"
+failures=0
+
+# check NAME WANT_STATUS PATTERN ARGS... - run sendguardctl score, check status and output
+check() {
+    name=$1 want=$2 pattern=$3
+    shift 3
+    out=$("$ctl" -c "$conf" "$@" 2>&1)
+    status=$?
+    if [ "$status" -ne "$want" ] || ! printf '%s\n' "$out" | grep -q -- "$pattern"; then
+        echo "FAIL $name: exit $status (want $want), output lacks \"$pattern\":"
+        printf '%s\n' "$out"
+        failures=$((failures + 1))
+    else
+        echo "ok   $name"
+    fi
+}
+
+z="--dns-zone $data/zone --ip 203.0.113.25"
+# shellcheck disable=SC2086
+{
+    check "aligned domain passes" 0 '"dmarc": "pass"' score --json $z "$data/example-nl.eml"
+    check "SPF fail, p=reject, no key: held by default" 2 '"dmarc": "fail"' \
+        score --json $z "$data/mijnbakkerij.eml"
+    check "... and the finding says what to change" 2 \
+        'add ip4:203.0.113.25 to the SPF record of mijnbakkerij.nl or configure a DKIM key' \
+        score $z "$data/mijnbakkerij.eml"
+    check "on_dmarc_fail = reject: reject" 3 '-> reject' \
+        -o alignment.on_dmarc_fail=reject score $z "$data/mijnbakkerij.eml"
+    check "a subdomain gets the organisation's sp=" 2 '"policy": "quarantine"' \
+        score --json $z "$data/subdomain.eml"
+    check "DNS failure: on_dns_error (accept)" 0 '"spf": "temperror"' \
+        score --json $z "$data/broken.eml"
+    check "DNS failure: on_dns_error = quarantine" 2 '"spf": "temperror"' \
+        -o alignment.on_dns_error=quarantine score --json $z "$data/broken.eml"
+    check "the envelope sender can differ (--mail-from)" 2 '"spf_domain": "example.nl"' \
+        score --json $z --mail-from bounce@example.nl "$data/subdomain.eml"
+    check "no --ip and no egress_ips: nothing predicted" 0 '"hits"' \
+        score --json --dns-zone "$data/zone" "$data/mijnbakkerij.eml"
+    check "a bad --ip is refused" 78 'not an IP address' score --ip 203.0.113 "$data/example-nl.eml"
+}
+if "$ctl" -c "$conf" score --json --dns-zone "$data/zone" "$data/mijnbakkerij.eml" |
+    grep -q '"alignment"'; then
+    echo "FAIL no --ip: an alignment object although nothing was predicted"
+    failures=$((failures + 1))
+fi
+[ "$failures" -eq 0 ] || exit 1
+echo "score_alignment: all passed"
