@@ -140,6 +140,12 @@ static const struct {
     {"quarantine { retention = \"1d2\" }\n", 1, "is not a duration"},
     {"\nquarantine {\n release_via = \"smtp:127.0.0.1\"\n}\n", 3, "use \"smtp:HOST:PORT\""},
     {"quarantine { release_via = \"smtp:host:0\" }\n", 1, "a port from 1 to 65535"},
+    {"\nalignment {\n egress_ips = {\"203.0.113.0/24\"}\n}\n", 3,
+     "egress_ips: \"203.0.113.0/24\" is not an IP address (one address, no /prefix)"},
+    {"alignment { on_dmarc_fail = \"rewrite\" }\n", 1,
+     "on_dmarc_fail \"rewrite\": use accept, tag, quarantine or reject"},
+    {"alignment { on_dns_error = \"drop\" }\n", 1, "on_dns_error \"drop\": use accept"},
+    {"alignment { dns_timeout = \"soon\" }\n", 1, "dns_timeout \"soon\" is not a duration"},
     {"quarantine { release_via = \"smtp:host:70000\" }\n", 1, "a port from 1 to 65535"},
     {"quarantine { release_via = \"smtp:[::1]25\" }\n", 1, "\"smtp:[::1]:25\""},
     {"quarantine { release_via = \"sendmail:relative\" }\n", 1,
@@ -241,6 +247,22 @@ test_quarantine_defaults(void **state)
     assert_int_equal(cfg->retention, 30LL * 24 * 3600);
     assert_string_equal(cfg->release_via, "smtp:127.0.0.1:25");
     assert_string_equal(cfg->admin_group, "");
+    /* alignment { }: off without egress IPs; DMARC failures held by default */
+    assert_int_equal(cfg->n_egress_ips, 0);
+    assert_int_equal(cfg->dns_timeout_ms, 5000);
+    assert_int_equal(cfg->on_dmarc_fail, SG_CONFIG_QUARANTINE);
+    assert_int_equal(cfg->on_spf_fail, SG_CONFIG_ACCEPT);
+    assert_int_equal(cfg->on_dns_error, SG_CONFIG_ACCEPT);
+    sg_config_free(&cfg);
+    assert_int_equal(load_text("state_directory = \"/srv/sg\"\n"
+                               "alignment {\n egress_ips = {\"203.0.113.25\", \"2001:db8::25\"}\n"
+                               " dns_timeout = \"2s\"\n on_spf_fail = \"tag\"\n}\n",
+                               NULL, 0, &cfg, &error, NULL),
+                     SG_OK);
+    assert_int_equal(cfg->n_egress_ips, 2);
+    assert_string_equal(cfg->egress_ips[1], "2001:db8::25");
+    assert_int_equal(cfg->dns_timeout_ms, 2000);
+    assert_int_equal(cfg->on_spf_fail, SG_CONFIG_TAG);
     sg_config_free(&cfg);
 
     /* A relative database is under state_directory, an absolute one stays. */
