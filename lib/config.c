@@ -630,6 +630,7 @@ static cfg_opt_t root_opts[] = {
     CFG_STR_LIST("internal_hosts", "{\"127.0.0.0/8\", \"::1/128\"}", CFGF_NONE),
     CFG_STR_LIST("originating_daemons", "{\"ORIGINATING\"}", CFGF_NONE),
     CFG_BOOL("sign_subdomains", cfg_false, CFGF_NONE),
+    CFG_BOOL("add_missing_headers", cfg_true, CFGF_NONE),
     CFG_STR("canonicalization", "relaxed/relaxed", CFGF_NONE),
     CFG_STR_LIST("sign_headers",
                  "{\"From\", \"Reply-To\", \"Subject\", \"Date\", \"To\", \"Cc\", "
@@ -696,6 +697,7 @@ build(cfg_t *cfg, const char *path)
     c->originating_daemons = copy_list(cfg, "originating_daemons", &c->n_originating_daemons);
 
     c->sign_subdomains = cfg_getbool(cfg, "sign_subdomains");
+    c->add_missing_headers = cfg_getbool(cfg, "add_missing_headers");
     parse_canon(cfg_getstr(cfg, "canonicalization"), &c->header_canon, &c->body_canon);
     c->sign_headers = copy_list(cfg, "sign_headers", &c->n_sign_headers);
     c->oversign_headers = copy_list(cfg, "oversign_headers", &c->n_oversign_headers);

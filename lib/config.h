@@ -52,6 +52,7 @@ struct sg_config {
     char **originating_daemons;
     size_t n_originating_daemons;
 
+    bool add_missing_headers; /* Date and Message-ID, when absent, before signing */
     bool sign_subdomains;
     enum sg_canon header_canon, body_canon;
     char **sign_headers;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* sg_action_name - action word */
 const char *
@@ -94,6 +95,38 @@ analyse_content(const struct sg_rules *rules, struct sg_msg *msg, time_t now, st
         v->subject = sg_xstrdup(content->subject);
     sg_content_free(&content);
     return true;
+}
+
+/* add_missing - Date and Message-ID when the message has none (RFC 5322
+ * requires Date; receivers distrust mail without either), appended to msg
+ * so that the signature covers them, and listed in v for the MTA */
+static void
+add_missing(struct sg_msg *msg, const char *domain, struct sg_verdict *v)
+{
+    size_t n = 0;
+    if (sg_msg_header_find(msg, "Date", &n) == NULL) {
+        char date[64];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), " %a, %d %b %Y %H:%M:%S +0000", &tm);
+        v->added_names[v->nadded] = sg_xstrdup("Date");
+        v->added_values[v->nadded++] = sg_xstrdup(date);
+    }
+    if (sg_msg_header_find(msg, "Message-ID", &n) == NULL) {
+        unsigned char rnd[12];
+        char hex[25];
+        if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+            for (size_t i = 0; i < sizeof(rnd); i++) /* no entropy yet: unique enough */
+                rnd[i] = (unsigned char)(random() >> 8);
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+        v->added_names[v->nadded] = sg_xstrdup("Message-ID");
+        v->added_values[v->nadded++] =
+            sg_xasprintf(" <%lld.%s@%s>", (long long)time(NULL), hex, domain);
+    }
+    for (size_t i = 0; i < v->nadded; i++)
+        sg_msg_add_header(msg, v->added_names[i], v->added_values[i]);
 }
 
 /* sign - choose the keys by From domain and sign */
@@ -197,6 +230,13 @@ sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin
         v->dkim = SG_DKIM_NOT_SENT;
         return;
     }
+    if (rt->cfg->add_missing_headers) {
+        const struct sg_signing_key *keys;
+        const char *d = NULL;
+        if (sg_keyring_select(rt->keys, v->from_domain, rt->cfg->sign_subdomains, &keys, &d) == 0)
+            d = v->from_domain;
+        add_missing(msg, d, v);
+    }
     sign(rt, msg, v);
     if (v->dkim == SG_DKIM_ERROR)
         v->action = decide(rt->cfg, v);
@@ -230,6 +270,10 @@ sg_verdict_clear(struct sg_verdict *v)
     free(v->signatures);
     free(v->error);
     free(v->subject);
+    for (size_t i = 0; i < v->nadded; i++) {
+        free(v->added_names[i]);
+        free(v->added_values[i]);
+    }
     sg_alignment_clear(&v->align);
     sg_score_clear(&v->score);
     memset(v, 0, sizeof(*v));

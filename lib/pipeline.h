@@ -55,6 +55,12 @@ struct sg_verdict {
     long long quarantine_id; /* where the message was quarantined, 0 = not */
     bool quarantine_duplicate; /* it was already held (an MTA retry) */
     struct sg_alignment align; /* SPF/DMARC prediction (align.checked false when not made) */
+    /* Header fields sendguard added to the message before signing (Date,
+     * Message-ID), names and values (value with its leading space), for the
+     * MTA to add at the end as well */
+    char *added_names[2];
+    char *added_values[2];
+    size_t nadded;
 };
 
 /* sg_pipeline_analyse - analyse and decide, without signing: the From

@@ -273,6 +273,20 @@ add_tag(SMFICTX *ctx, const struct conn *c, const struct sg_config *cfg, const s
     return ret == MI_SUCCESS;
 }
 
+/* add_missing - the header fields the pipeline added before signing, at the end */
+static bool
+add_missing(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
+{
+    for (size_t i = 0; i < v->nadded; i++) {
+        const char *value = v->added_values[i];
+        if (!(c->pflags & SMFIP_HDR_LEADSPC) && value[0] == ' ')
+            value++; /* libmilter adds the space itself */
+        if (smfi_addheader(ctx, v->added_names[i], (char *)value) != MI_SUCCESS)
+            return false;
+    }
+    return true;
+}
+
 /* add_signatures - insert the DKIM-Signature fields at the top */
 static bool
 add_signatures(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
@@ -423,7 +437,10 @@ on_eom(SMFICTX *ctx)
         v.action = SG_ACTION_TEMPFAIL;
     } else {
         sg_pipeline_run(m->rt, m->msg, m->origin, m->envfrom, released, &v);
-        if (v.action == SG_ACTION_TAG && cfg->tag_header[0] != '\0' && !add_tag(ctx, c, cfg, &v))
+        if (v.nadded > 0 && !add_missing(ctx, c, &v))
+            sg_verdict_fail(cfg, &v, sg_xstrdup("the MTA refused to add a missing Date or "
+                                                "Message-ID header"));
+        else if (v.action == SG_ACTION_TAG && cfg->tag_header[0] != '\0' && !add_tag(ctx, c, cfg, &v))
             sg_verdict_fail(cfg, &v,
                             sg_xasprintf("the MTA refused the %s header", cfg->tag_header));
         else if (v.nsignatures > 0 && !add_signatures(ctx, c, &v))

@@ -477,6 +477,54 @@ test_alignment(void **state)
     teardown((void **)&f);
 }
 
+/* test_missing_headers - Date and Message-ID are added when absent, before
+ * signing (the signature covers them), and listed for the MTA; nothing is
+ * added when they are there, or when add_missing_headers is off */
+static void
+test_missing_headers(void **state)
+{
+    (void)state;
+    struct fixture *f = make_runtime("1M", "");
+    struct sg_verdict v;
+    run(f,
+        "From: Boekhouding <factuur@example.nl>\r\nTo: klant@example.com\r\n"
+        "Subject: Factuur 7\r\n\r\nBijgaand de factuur.\r\n",
+        SG_ORIGIN_INTERNAL, &v);
+    assert_int_equal(v.dkim, SG_DKIM_SIGNED);
+    assert_int_equal(v.nadded, 2);
+    assert_string_equal(v.added_names[0], "Date");
+    assert_string_equal(v.added_names[1], "Message-ID");
+    assert_true(v.added_values[0][0] == ' ' && strstr(v.added_values[0], " +0000") != NULL);
+    assert_non_null(strstr(v.added_values[1], "@example.nl>"));
+    /* Signed: h= names both (once each, plus the oversigned Date). */
+    char *h = tag(v.signatures[0], "h");
+    assert_non_null(strcasestr(h, "Date"));
+    assert_non_null(strcasestr(h, "Message-ID"));
+    free(h);
+    sg_verdict_clear(&v);
+
+    /* Present: nothing added. */
+    run(f,
+        "From: Boekhouding <factuur@example.nl>\r\nTo: klant@example.com\r\n"
+        "Date: Mon, 23 Nov 2026 08:00:00 +0000\r\nMessage-ID: <x@example.nl>\r\n"
+        "Subject: Factuur 8\r\n\r\nBijgaand de factuur.\r\n",
+        SG_ORIGIN_INTERNAL, &v);
+    assert_int_equal(v.nadded, 0);
+    sg_verdict_clear(&v);
+    teardown((void **)&f);
+
+    /* Switched off. */
+    f = make_runtime("1M", "add_missing_headers = false\n");
+    run(f,
+        "From: Boekhouding <factuur@example.nl>\r\nTo: klant@example.com\r\n"
+        "Subject: Factuur 9\r\n\r\nBijgaand de factuur.\r\n",
+        SG_ORIGIN_INTERNAL, &v);
+    assert_int_equal(v.nadded, 0);
+    assert_int_equal(v.dkim, SG_DKIM_SIGNED);
+    sg_verdict_clear(&v);
+    teardown((void **)&f);
+}
+
 int
 main(void)
 {
@@ -488,6 +536,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_not_signed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_from, setup, teardown),
         cmocka_unit_test(test_alignment),
+        cmocka_unit_test(test_missing_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
