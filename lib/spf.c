@@ -31,6 +31,8 @@
 
 /* Cache size: 2^SG_SPF_CACHE_BITS entries. */
 #define SG_SPF_CACHE_BITS 10
+/* Seconds a DNS failure is remembered (messages meanwhile get temperror at once). */
+#define SG_SPF_ERROR_TTL 30
 
 struct sg_spf {
     SPF_server_t *server;
@@ -98,6 +100,11 @@ sg_spf_new(unsigned timeout_ms, struct sg_spf **spf_r, char **error_r)
         resolv ? SPF_dns_cache_new(resolv, "cache", 0, SG_SPF_CACHE_BITS) : NULL;
     if (cache == NULL && resolv != NULL)
         SPF_dns_free(resolv);
+    /* libspf2's cache keeps TXT answers and DNS failures at least 30 minutes
+     * by default: a fixed SPF or DMARC record, or DNS that is back, would go
+     * unseen that long.  Keep answers for their own TTL, failures 30 s. */
+    if (cache != NULL)
+        SPF_dns_cache_set_ttl(cache, 0, SG_SPF_ERROR_TTL, 0, 0);
     return wrap(cache, spf_r, error_r);
 }
 

@@ -22,8 +22,8 @@ enum sg_spf_result {
     SG_SPF_PERMERROR, /* a broken record, more than 10 DNS-querying terms, void lookups */
 };
 
-/* sg_spf_new - on the system resolver (timeout_ms per query, results cached
- * for their TTL) */
+/* sg_spf_new - on the system resolver (timeout_ms per query; answers cached
+ * for their TTL, a DNS failure for 30 s) */
 enum sg_rc sg_spf_new(unsigned timeout_ms, struct sg_spf **spf_r, char **error_r);
 
 /* sg_spf_new_zone - on an in-memory zone, for tests: each entry is
