@@ -40,7 +40,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 
-from sgtest.cli import default_binary, run_world, stopped_cleanly, teardown_on_signals           # noqa: E402
+from sgtest.cli import (Checks, default_binary, run_world, stopped_cleanly,  # noqa: E402
+                        teardown_on_signals)
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.milters import sendguard_milter                          # noqa: E402
 from sgtest.proc import run, wait_until                              # noqa: E402
@@ -122,28 +123,17 @@ class Failed(Exception):
     """A check failed in a way that makes the rest of its group meaningless."""
 
 
-class AlignmentTest:
+class AlignmentTest(Checks):
     """The checks, in order, on one World; passes and failures counted."""
 
     def __init__(self, world):
         self.w = world
-        self.passed = 0
-        self.failures = 0
+        Checks.__init__(self)
         self.msgdir = os.path.join(world.workdir, "messages")
         os.makedirs(self.msgdir, exist_ok=True)
         self.logged = {}            # envelope sender -> fields of its sendguard log line
 
     # -- reporting --
-
-    def check(self, cond, what, detail=""):
-        """Print ok/FAIL for one condition, count it; return it."""
-        if cond:
-            self.passed += 1
-            print(f"ok   {what}", flush=True)
-        else:
-            self.failures += 1
-            print(f"FAIL {what}: {detail}" if detail else f"FAIL {what}", flush=True)
-        return cond
 
     def group(self, name, fn):
         """Run one group of checks; an exception fails the group, not the test run."""

@@ -42,7 +42,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 
-from sgtest.cli import default_binary, run_world, stopped_cleanly, teardown_on_signals           # noqa: E402
+from sgtest.cli import (Checks, default_binary, run_world, stopped_cleanly,  # noqa: E402
+                        teardown_on_signals)
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.mailmsg import split_message                             # noqa: E402
 from sgtest.milters import sendguard_milter                          # noqa: E402
@@ -138,13 +139,13 @@ except (smtplib.SMTPException, OSError):
 
 # -- the test -------------------------------------------------------------------------------
 
-class QuarantineTest:
+class QuarantineTest(Checks):
     """The checks, in order, on one World; failures counted."""
 
     def __init__(self, world, verbose=False):
         self.w = world
         self.verbose = verbose
-        self.failures = 0
+        Checks.__init__(self)
         self.msgdir = os.path.join(world.workdir, "messages")
         os.makedirs(self.msgdir, exist_ok=True)
         self.sent = {}              # name -> bytes sent
@@ -153,23 +154,6 @@ class QuarantineTest:
         self.smtp_wrapper = os.path.join(world.workdir, "release-smtp")
 
     # -- reporting --
-
-    def ok(self, what):
-        """Print a passed check."""
-        print(f"ok   {what}", flush=True)
-
-    def fail(self, what):
-        """Print a failed check and count it."""
-        self.failures += 1
-        print(f"FAIL {what}", flush=True)
-
-    def check(self, cond, what, detail=""):
-        """Print ok/FAIL for one condition; return it."""
-        if cond:
-            self.ok(what)
-        else:
-            self.fail(f"{what}: {detail}" if detail else what)
-        return cond
 
     def group(self, name, fn):
         """Run one group of checks; an exception fails the group, not the test run."""

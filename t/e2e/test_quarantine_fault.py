@@ -32,7 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 
-from sgtest.cli import default_binary, run_world, stopped_cleanly, teardown_on_signals           # noqa: E402
+from sgtest.cli import (Checks, default_binary, run_world, stopped_cleanly,  # noqa: E402
+                        teardown_on_signals)
 from sgtest import World, check_prerequisites          # noqa: E402
 from sgtest.mailmsg import field_value, split_message                # noqa: E402
 from sgtest.milters import sendguard_milter                          # noqa: E402
@@ -94,7 +95,7 @@ def make_messages(workdir, count, sendmail_every):
     return msgs
 
 
-class FaultRun:
+class FaultRun(Checks):
     """Send everything while injecting the faults; then account for every message."""
 
     def __init__(self, world, count, sendmail_every):
@@ -104,27 +105,10 @@ class FaultRun:
         self.locked.kind, self.locked.transport = "phishing", "locked"
         with open(self.locked.path, "wb") as f:
             f.write(phishing(f"fault-{self.locked.n:03d}", message_id=self.locked.message_id))
-        self.failures = 0
+        Checks.__init__(self)
         self.smtp_results = {}
         self.sendmail_errors = []
         self.thread_errors = []
-
-    def ok(self, what):
-        """Print a passed check."""
-        print(f"ok   {what}", flush=True)
-
-    def fail(self, what):
-        """Print a failed check and count it."""
-        self.failures += 1
-        print(f"FAIL {what}", flush=True)
-
-    def check(self, cond, what, detail=""):
-        """Print ok/FAIL for one condition; return it."""
-        if cond:
-            self.ok(what)
-        else:
-            self.fail(f"{what}: {detail}" if detail else what)
-        return cond
 
     def decisions(self):
         """How many verdicts sendguard has logged so far, over all its runs."""

@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 DATA = os.path.normpath(os.path.join(HERE, "..", "data", "e2e"))
 
-from sgtest.cli import default_binary, run_world, stopped_cleanly, teardown_on_signals           # noqa: E402
+from sgtest.cli import (default_binary, run_world, stopped_cleanly,  # noqa: E402
+                        teardown_on_signals)
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.mailmsg import field_value, make_large_message, split_message, to_crlf  # noqa: E402
 from sgtest.milters import opendkim_milter, sendguard_milter         # noqa: E402

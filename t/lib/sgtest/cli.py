@@ -61,3 +61,29 @@ def stopped_cleanly(world, name="sendguard"):
         return 0
     print(f"FAIL {name} exited with status {status} on SIGTERM")
     return 1
+
+
+class Checks:
+    """ok/FAIL lines for a test's checks, counted (subclasses call Checks.__init__)."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failures = 0
+
+    def ok(self, what):
+        """Print a passed check."""
+        self.passed += 1
+        print(f"ok   {what}", flush=True)
+
+    def fail(self, what):
+        """Print a failed check and count it."""
+        self.failures += 1
+        print(f"FAIL {what}", flush=True)
+
+    def check(self, cond, what, detail=""):
+        """Print ok/FAIL for one condition; return it."""
+        if cond:
+            self.ok(what)
+        else:
+            self.fail(f"{what}: {detail}" if detail else what)
+        return cond
