@@ -38,10 +38,42 @@ stronger(enum sg_config_action a, enum sg_config_action b)
     return a > b ? a : b;
 }
 
-/* sg_alignment_check - SPF per egress IP, DMARC, findings, action */
+/* worst_spf - the worst SPF result over the egress IPs for mail_from; *ip_r
+ * gets the IP that gave it */
+static enum sg_spf_result
+worst_spf(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
+          const char *helo, char *ip_r, size_t ip_size)
+{
+    enum sg_spf_result worst = SG_SPF_PASS;
+    for (size_t i = 0; i < cfg->n_egress_ips; i++) {
+        enum sg_spf_result r = sg_spf_check(dns, cfg->egress_ips[i], mail_from, helo, NULL);
+        if (i == 0 || rank(r) > rank(worst)) {
+            worst = r;
+            snprintf(ip_r, ip_size, "%s", cfg->egress_ips[i]);
+        }
+    }
+    return worst;
+}
+
+/* append - add one finding to the line (taking ownership of part) */
+static void
+append(char **line, char *part)
+{
+    if (*line == NULL) {
+        *line = part;
+        return;
+    }
+    char *both = sg_xasprintf("%s; %s", *line, part);
+    free(*line);
+    free(part);
+    *line = both;
+}
+
+/* sg_alignment_check - SPF per egress IP, DMARC, findings, rewrites, action */
 void
 sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
-                   const char *from_domain, const char *dkim_d, struct sg_alignment *a)
+                   const char *from_domain, const char *dkim_d, const char *relay_d,
+                   struct sg_alignment *a)
 {
     memset(a, 0, sizeof(*a));
     a->action = SG_CONFIG_ACCEPT;
@@ -58,13 +90,33 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     const char *at = mail_from ? strrchr(mail_from, '@') : NULL;
     snprintf(a->spf_domain, sizeof(a->spf_domain), "%s",
              mail_from && mail_from[0] && at ? at + 1 : helo);
+    a->spf = worst_spf(cfg, dns, mail_from, helo, a->spf_ip, sizeof(a->spf_ip));
 
-    a->spf = SG_SPF_PASS;
-    for (size_t i = 0; i < cfg->n_egress_ips; i++) {
-        enum sg_spf_result r = sg_spf_check(dns, cfg->egress_ips[i], mail_from, helo, NULL);
-        if (i == 0 || rank(r) > rank(a->spf)) {
-            a->spf = r;
-            snprintf(a->spf_ip, sizeof(a->spf_ip), "%s", cfg->egress_ips[i]);
+    /* SPF fails: an envelope sender that passes can take its place. */
+    char *why = NULL;
+    enum sg_spf_result spf = a->spf; /* as the receiver will see it */
+    const char *spf_domain = a->spf_domain;
+    bool spf_bad = a->spf == SG_SPF_FAIL || a->spf == SG_SPF_SOFTFAIL || a->spf == SG_SPF_PERMERROR;
+    if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE) {
+        const char *bounce_domain = strrchr(cfg->bounce_address, '@') + 1;
+        char ip[64] = "";
+        enum sg_spf_result r = worst_spf(cfg, dns, cfg->bounce_address, helo, ip, sizeof(ip));
+        if (r == SG_SPF_PASS) {
+            a->rewrite_envelope = true;
+            a->action = SG_CONFIG_REWRITE;
+            spf = r;
+            spf_domain = bounce_domain;
+            append(&why, sg_xasprintf("%s does not authorise %s (SPF %s): envelope sender "
+                                      "rewritten to %s",
+                                      a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
+                                      cfg->bounce_address));
+        } else {
+            append(&why, sg_xasprintf("%s does not authorise %s (SPF %s), and bounce_address %s "
+                                      "does not pass SPF from %s either (SPF %s): add ip4:%s "
+                                      "to the SPF record of %s",
+                                      a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
+                                      cfg->bounce_address, ip, sg_spf_result_name(r), ip,
+                                      bounce_domain));
         }
     }
 
@@ -72,24 +124,35 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     char *error = NULL;
     enum sg_rc rc = sg_dmarc_discover(dns, from_domain, &policy, &error);
     free(error);
-    sg_dmarc_predict(rc == SG_PERM ? NULL : &policy, from_domain, a->spf, a->spf_domain, dkim_d,
+    sg_dmarc_predict(rc == SG_PERM ? NULL : &policy, from_domain, spf, spf_domain, dkim_d,
                      &a->dmarc);
 
-    /* The findings, strongest configured action first to last. */
-    char *why = NULL;
     if (a->dmarc.result == SG_DMARC_RESULT_FAIL && a->dmarc.policy != SG_DMARC_DISP_NONE) {
-        a->action = stronger(a->action, cfg->on_dmarc_fail);
         char *text = sg_dmarc_explain(&a->dmarc, a->spf_ip);
-        why = sg_xasprintf("%s; add ip4:%s to the SPF record of %s or configure a DKIM key for "
-                           "%s in sendguard",
-                           text, a->spf_ip, a->spf_domain, from_domain);
+        if (cfg->on_dmarc_fail == SG_CONFIG_REWRITE && relay_d != NULL) {
+            /* Sent on behalf of the author, by a domain that signs. */
+            a->rewrite_from = true;
+            a->action = stronger(a->action, SG_CONFIG_REWRITE);
+            append(&why, sg_xasprintf("%s; From rewritten to %s, signed for %s, the original "
+                                      "From in Reply-To",
+                                      text, cfg->rewrite_from, relay_d));
+        } else {
+            /* rewrite without a key for the relay domain (sendguard refuses
+             * to start like that, but sendguardctl score may) holds it. */
+            a->action = stronger(a->action, cfg->on_dmarc_fail == SG_CONFIG_REWRITE
+                                                ? SG_CONFIG_QUARANTINE
+                                                : cfg->on_dmarc_fail);
+            append(&why, sg_xasprintf("%s; add ip4:%s to the SPF record of %s or configure a "
+                                      "DKIM key for %s in sendguard",
+                                      text, a->spf_ip, a->spf_domain, from_domain));
+        }
         free(text);
     } else if (a->dmarc.result == SG_DMARC_RESULT_TEMPERROR || a->spf == SG_SPF_TEMPERROR) {
         a->action = stronger(a->action, cfg->on_dns_error);
-        why = sg_xasprintf("SPF/DMARC of %s could not be checked (DNS temporary error)",
-                           from_domain);
+        append(&why, sg_xasprintf("SPF/DMARC of %s could not be checked (DNS temporary error)",
+                                  from_domain));
     }
-    if (a->spf == SG_SPF_FAIL || a->spf == SG_SPF_SOFTFAIL || a->spf == SG_SPF_PERMERROR) {
+    if (spf_bad && cfg->on_spf_fail != SG_CONFIG_REWRITE) {
         a->action = stronger(a->action, cfg->on_spf_fail);
         if (why == NULL)
             why = sg_xasprintf("%s does not authorise %s (SPF %s); add it to the SPF record of %s",

@@ -21,13 +21,22 @@ struct sg_alignment {
     struct sg_dmarc_prediction dmarc;
     enum sg_config_action action; /* the strongest configured action of the findings */
     char *finding;             /* one line for a person and the SMTP reply, NULL when fine */
+    /* The rewrites that make the message pass (action rewrite): the envelope
+     * sender becomes cfg->bounce_address (its SPF passes: checked), and the
+     * From becomes cfg->rewrite_from, signed for its domain.  spf and dmarc
+     * above describe the message as it came. */
+    bool rewrite_envelope;
+    bool rewrite_from;
 };
 
 /* sg_alignment_check - fill *a (free with sg_alignment_clear) for a message
  * with envelope sender mail_from ("" = null sender) and From domain
- * from_domain that sendguard will sign with dkim_d (NULL: it will not). */
+ * from_domain that sendguard will sign with dkim_d (NULL: it will not);
+ * relay_d is the d= it would sign a From rewritten to cfg->rewrite_from with
+ * (NULL: it has no key for that domain, so it cannot rewrite the From). */
 void sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
-                        const char *from_domain, const char *dkim_d, struct sg_alignment *a);
+                        const char *from_domain, const char *dkim_d, const char *relay_d,
+                        struct sg_alignment *a);
 
 /* sg_alignment_clear - free what *a holds and zero it */
 void sg_alignment_clear(struct sg_alignment *a);

@@ -556,17 +556,39 @@ static cfg_opt_t scoring_opts[] = {
     CFG_STR("tag_header", "", CFGF_NONE),       CFG_END(),
 };
 
-/* valid_finding_action - accept, tag, quarantine or reject */
+/* valid_finding_action - accept, tag, quarantine or reject (and rewrite,
+ * except for on_dns_error: nothing is known to rewrite for) */
 static int
 valid_finding_action(cfg_t *cfg, cfg_opt_t *opt)
 {
     const char *v = cfg_opt_getnstr(opt, 0);
+    bool rewritable = strcmp(opt->name, "on_dns_error") != 0;
     static const char *const ok[] = {"accept", "tag", "quarantine", "reject"};
     for (size_t i = 0; i < SG_NELEM(ok); i++)
         if (strcmp(v, ok[i]) == 0)
             return 0;
-    cfg_error(cfg, "%s \"%s\": use accept, tag, quarantine or reject", opt->name, v);
+    if (rewritable && strcmp(v, "rewrite") == 0)
+        return 0;
+    cfg_error(cfg, "%s \"%s\": use accept, tag, %squarantine or reject", opt->name, v,
+              rewritable ? "rewrite, " : "");
     return -1;
+}
+
+/* valid_address - "" or local@domain: no spaces, no angle brackets */
+static int
+valid_address(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    const char *at = strrchr(v, '@');
+    if (v[0] == '\0')
+        return 0;
+    if (at == NULL || at == v || strchr(at + 1, '.') == NULL || at[strlen(at) - 1] == '.' ||
+        strpbrk(v, " \t<>\"(),;:[]\\") != NULL) {
+        cfg_error(cfg, "%s \"%s\" is not a mail address (local@domain.example, no <>)",
+                  opt->name, v);
+        return -1;
+    }
+    return 0;
 }
 
 /* valid_ip_list - IPv4 or IPv6 addresses, no prefixes */
@@ -591,6 +613,8 @@ finding_action(const char *v)
 {
     if (strcmp(v, "tag") == 0)
         return SG_CONFIG_TAG;
+    if (strcmp(v, "rewrite") == 0)
+        return SG_CONFIG_REWRITE;
     if (strcmp(v, "quarantine") == 0)
         return SG_CONFIG_QUARANTINE;
     if (strcmp(v, "reject") == 0)
@@ -605,6 +629,8 @@ static cfg_opt_t alignment_opts[] = {
     CFG_STR("on_dmarc_fail", "quarantine", CFGF_NONE),
     CFG_STR("on_spf_fail", "accept", CFGF_NONE),
     CFG_STR("on_dns_error", "accept", CFGF_NONE),
+    CFG_STR("rewrite_from", "", CFGF_NONE),
+    CFG_STR("bounce_address", "", CFGF_NONE),
     CFG_END(),
 };
 
@@ -727,6 +753,8 @@ build(cfg_t *cfg, const char *path)
     c->on_dmarc_fail = finding_action(cfg_getstr(ac, "on_dmarc_fail"));
     c->on_spf_fail = finding_action(cfg_getstr(ac, "on_spf_fail"));
     c->on_dns_error = finding_action(cfg_getstr(ac, "on_dns_error"));
+    c->rewrite_from = sg_xstrdup(cfg_getstr(ac, "rewrite_from"));
+    c->bounce_address = sg_xstrdup(cfg_getstr(ac, "bounce_address"));
 
     cfg_t *qc = cfg_getsec(cfg, "quarantine");
     c->database = absolute(base, cfg_getstr(qc, "database"));
@@ -761,6 +789,20 @@ check_cross(const struct sg_config *c, char **error_r)
     if (c->state_directory[0] != '/') {
         *error_r = sg_xasprintf("%s: state_directory \"%s\" must be an absolute path", c->path,
                                 c->state_directory);
+        return false;
+    }
+    if (c->on_dmarc_fail == SG_CONFIG_REWRITE && c->rewrite_from[0] == '\0') {
+        *error_r = sg_xasprintf("%s: alignment: on_dmarc_fail = \"rewrite\" needs rewrite_from, "
+                                "the relay address (in a domain sendguard signs for) that "
+                                "replaces a From that would fail DMARC",
+                                c->path);
+        return false;
+    }
+    if (c->on_spf_fail == SG_CONFIG_REWRITE && c->bounce_address[0] == '\0') {
+        *error_r = sg_xasprintf("%s: alignment: on_spf_fail = \"rewrite\" needs bounce_address, "
+                                "an envelope sender in a domain whose SPF record authorises "
+                                "egress_ips",
+                                c->path);
         return false;
     }
     return true;
@@ -814,6 +856,8 @@ sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
     cfg_set_validate_func(cfg, "alignment|on_dmarc_fail", valid_finding_action);
     cfg_set_validate_func(cfg, "alignment|on_spf_fail", valid_finding_action);
     cfg_set_validate_func(cfg, "alignment|on_dns_error", valid_finding_action);
+    cfg_set_validate_func(cfg, "alignment|rewrite_from", valid_address);
+    cfg_set_validate_func(cfg, "alignment|bounce_address", valid_address);
     cfg_set_validate_func(cfg, "quarantine|release_via", valid_release_via);
 
     int ret = parse_file(cfg, path);
@@ -885,6 +929,8 @@ sg_config_free(struct sg_config **cp)
     free(c->tag_header);
     sg_strv_free(c->egress_ips);
     free(c->helo_name);
+    free(c->rewrite_from);
+    free(c->bounce_address);
     free(c->database);
     free(c->admin_group);
     free(c->release_via);

@@ -20,6 +20,7 @@ enum sg_on_error { SG_ON_ERROR_TEMPFAIL, SG_ON_ERROR_ACCEPT };
 enum sg_config_action {
     SG_CONFIG_ACCEPT = 0,
     SG_CONFIG_TAG = 1,
+    SG_CONFIG_REWRITE = 2, /* on_dmarc_fail: From; on_spf_fail: the envelope sender */
     SG_CONFIG_QUARANTINE = 3,
     SG_CONFIG_REJECT = 4,
 };
@@ -78,6 +79,8 @@ struct sg_config {
     enum sg_config_action on_dmarc_fail; /* DMARC fails and the receiver would act on it */
     enum sg_config_action on_spf_fail;   /* SPF fail, softfail or permerror */
     enum sg_config_action on_dns_error;  /* the prediction could not be made (temperror) */
+    char *rewrite_from;   /* relay address for a DMARC-safe From; "" = none */
+    char *bounce_address; /* aligned, SPF-authorised envelope sender; "" = none */
 
     /* quarantine { } */
     char *database;      /* absolute */

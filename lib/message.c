@@ -65,6 +65,22 @@ sg_msg_add_header(struct sg_msg *m, const char *name, const char *value)
     m->nheaders++;
 }
 
+/* sg_msg_header_replace - new value for the first field of that name */
+bool
+sg_msg_header_replace(struct sg_msg *m, const char *name, const char *value)
+{
+    for (size_t i = 0; i < m->nheaders; i++) {
+        if (strcasecmp(m->headers[i].name, name) != 0)
+            continue;
+        m->header_bytes += strlen(value);
+        m->header_bytes -= strlen(m->headers[i].value);
+        free(m->headers[i].value);
+        m->headers[i].value = sg_xstrdup(value);
+        return true;
+    }
+    return false;
+}
+
 /* sg_msg_header_overflow - fields dropped? */
 bool
 sg_msg_header_overflow(const struct sg_msg *m)

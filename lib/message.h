@@ -25,6 +25,10 @@ void sg_msg_free(struct sg_msg **msg);
  * it.  Past SG_MSG_MAX_HEADER_BYTES the field is dropped instead. */
 void sg_msg_add_header(struct sg_msg *msg, const char *name, const char *value);
 
+/* sg_msg_header_replace - give the first field named name (case-insensitive)
+ * a copy of value (as in sg_msg_add_header); false when there is none */
+bool sg_msg_header_replace(struct sg_msg *msg, const char *name, const char *value);
+
 /* sg_msg_header_overflow - were fields dropped for exceeding the limit? */
 bool sg_msg_header_overflow(const struct sg_msg *msg);
 

@@ -87,6 +87,42 @@ sg_mime_from(const char *value, char **addr_r)
     return st;
 }
 
+/* Longest original display name kept in a rewritten From, in bytes: the
+ * field must stay well within a line (RFC 5322: 998 characters). */
+#define VIA_NAME_MAX 200
+
+/* sg_mime_from_via - "Name via relay" <relay address> */
+char *
+sg_mime_from_via(const char *from_value, const char *relay_addr, const char *relay_domain)
+{
+    sg_mime_init();
+    InternetAddressList *list = internet_address_list_parse(NULL, from_value);
+    if (list == NULL)
+        return NULL;
+    InternetAddressMailbox *first = NULL;
+    char *out = NULL;
+    if (count_mailboxes(list, &first) == 1) {
+        const char *name = internet_address_get_name(INTERNET_ADDRESS(first));
+        if (name == NULL || name[strspn(name, " \t")] == '\0')
+            name = internet_address_mailbox_get_addr(first);
+        size_t len = strlen(name);
+        if (len > VIA_NAME_MAX) { /* cut on a UTF-8 character boundary */
+            len = VIA_NAME_MAX;
+            while (len > 0 && ((unsigned char)name[len] & 0xC0) == 0x80)
+                len--;
+        }
+        char *via = sg_xasprintf("%.*s via %s", (int)len, name, relay_domain);
+        InternetAddress *ia = internet_address_mailbox_new(via, relay_addr);
+        char *text = internet_address_to_string(ia, NULL, TRUE);
+        out = sg_xasprintf(" %s", text);
+        g_free(text);
+        g_object_unref(ia);
+        free(via);
+    }
+    g_object_unref(list);
+    return out;
+}
+
 /* sg_addr_domain - lower-cased domain part */
 char *
 sg_addr_domain(const char *addr)

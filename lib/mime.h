@@ -35,6 +35,14 @@ void sg_mime_init(void);
  * address (local@domain, caller frees); otherwise *addr_r is NULL. */
 enum sg_from_status sg_mime_from(const char *value, char **addr_r);
 
+/* sg_mime_from_via - the From field value (with its leading space) for a
+ * message sent on behalf of the one mailbox in from_value by relay_addr:
+ * " \"Bakkerij Jansen via relay.example\" <relay@relay.example>"; the name
+ * is the original display name (or, without one, the original address),
+ * RFC 2047-encoded when it is not ASCII.  NULL when from_value does not hold
+ * exactly one mailbox.  Caller frees. */
+char *sg_mime_from_via(const char *from_value, const char *relay_addr, const char *relay_domain);
+
 /* sg_addr_domain - the domain of an address, lower case, no trailing dot
  * (caller frees); NULL when there is no '@' or the domain is empty */
 char *sg_addr_domain(const char *addr);

@@ -129,13 +129,13 @@ add_missing(struct sg_msg *msg, const char *domain, struct sg_verdict *v)
         sg_msg_add_header(msg, v->added_names[i], v->added_values[i]);
 }
 
-/* sign - choose the keys by From domain and sign */
+/* sign - choose the keys by the From domain as it leaves, and sign */
 static void
-sign(struct sg_runtime *rt, struct sg_msg *msg, struct sg_verdict *v)
+sign(struct sg_runtime *rt, struct sg_msg *msg, const char *from_domain, struct sg_verdict *v)
 {
     const struct sg_signing_key *keys;
     const char *d;
-    size_t n = sg_keyring_select(rt->keys, v->from_domain, rt->cfg->sign_subdomains, &keys, &d);
+    size_t n = sg_keyring_select(rt->keys, from_domain, rt->cfg->sign_subdomains, &keys, &d);
     if (n == 0) {
         v->dkim = SG_DKIM_NO_KEY;
         return;
@@ -185,6 +185,7 @@ sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rules, s
 
 _Static_assert((int)SG_CONFIG_ACCEPT == (int)SG_ACTION_ACCEPT &&
                    (int)SG_CONFIG_TAG == (int)SG_ACTION_TAG &&
+                   (int)SG_CONFIG_REWRITE == (int)SG_ACTION_REWRITE &&
                    (int)SG_CONFIG_QUARANTINE == (int)SG_ACTION_QUARANTINE &&
                    (int)SG_CONFIG_REJECT == (int)SG_ACTION_REJECT,
                "enum sg_config_action must match enum sg_action");
@@ -199,13 +200,58 @@ sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns, const struct 
         v->dkim == SG_DKIM_ERROR)
         return;
     const struct sg_signing_key *selected = NULL;
-    const char *d = NULL;
+    const char *d = NULL, *relay_d = NULL;
     if (keys == NULL ||
         sg_keyring_select(keys, v->from_domain, cfg->sign_subdomains, &selected, &d) == 0)
         d = NULL;
-    sg_alignment_check(cfg, dns, mail_from ? mail_from : "", v->from_domain, d, &v->align);
+    char *relay = cfg->rewrite_from[0] ? sg_addr_domain(cfg->rewrite_from) : NULL;
+    if (keys == NULL || relay == NULL ||
+        sg_keyring_select(keys, relay, cfg->sign_subdomains, &selected, &relay_d) == 0)
+        relay_d = NULL;
+    free(relay);
+    sg_alignment_check(cfg, dns, mail_from ? mail_from : "", v->from_domain, d, relay_d,
+                       &v->align);
     if ((int)v->align.action > (int)v->action)
         v->action = (enum sg_action)v->align.action;
+}
+
+/* unfold - a header value on one line: folding line breaks removed */
+static char *
+unfold(const char *value)
+{
+    char *out = sg_xstrdup(value);
+    char *w = out;
+    for (const char *r = value; *r; r++)
+        if (*r != '\r' && *r != '\n')
+            *w++ = *r;
+    *w = '\0';
+    return out;
+}
+
+/* rewrite - the rewrites alignment planned, made on msg before it is signed;
+ * returns the From domain the message leaves with (borrowed) */
+static const char *
+rewrite(const struct sg_config *cfg, struct sg_msg *msg, struct sg_verdict *v)
+{
+    if (v->align.rewrite_envelope)
+        v->new_mail_from = sg_xstrdup(cfg->bounce_address);
+    if (!v->align.rewrite_from)
+        return v->from_domain;
+    size_t n = 0;
+    const char *from = sg_msg_header_find(msg, "From", &n);
+    const char *at = strrchr(cfg->rewrite_from, '@');
+    char *relay_domain = sg_addr_domain(cfg->rewrite_from);
+    v->new_from = sg_mime_from_via(from, cfg->rewrite_from, relay_domain);
+    free(relay_domain);
+    if (v->new_from == NULL) /* analyse_from found exactly one mailbox: cannot happen */
+        return v->from_domain;
+    /* Replies still reach the author. */
+    if (sg_msg_header_find(msg, "Reply-To", &n) == NULL) {
+        v->reply_to = unfold(from);
+        sg_msg_add_header(msg, "Reply-To", v->reply_to);
+    }
+    sg_msg_header_replace(msg, "From", v->new_from);
+    return at + 1;
 }
 
 /* sg_pipeline_run - one message, start to verdict */
@@ -222,22 +268,24 @@ sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin
             v->action == SG_ACTION_REJECT)
             v->action = SG_ACTION_ACCEPT;
     }
-    /* What leaves is signed. */
-    bool leaves = v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_TAG;
+    /* What leaves is rewritten as planned, then signed. */
+    bool leaves = v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_TAG ||
+                  v->action == SG_ACTION_REWRITE;
     if (v->dkim != SG_DKIM_PENDING) /* not signable, or not outgoing */
         return;
     if (!leaves) {
         v->dkim = SG_DKIM_NOT_SENT;
         return;
     }
+    const char *from_domain = rewrite(rt->cfg, msg, v);
     if (rt->cfg->add_missing_headers) {
         const struct sg_signing_key *keys;
         const char *d = NULL;
-        if (sg_keyring_select(rt->keys, v->from_domain, rt->cfg->sign_subdomains, &keys, &d) == 0)
-            d = v->from_domain;
+        if (sg_keyring_select(rt->keys, from_domain, rt->cfg->sign_subdomains, &keys, &d) == 0)
+            d = from_domain;
         add_missing(msg, d, v);
     }
-    sign(rt, msg, v);
+    sign(rt, msg, from_domain, v);
     if (v->dkim == SG_DKIM_ERROR)
         v->action = decide(rt->cfg, v);
 }
@@ -274,6 +322,9 @@ sg_verdict_clear(struct sg_verdict *v)
         free(v->added_names[i]);
         free(v->added_values[i]);
     }
+    free(v->new_from);
+    free(v->reply_to);
+    free(v->new_mail_from);
     sg_alignment_clear(&v->align);
     sg_score_clear(&v->score);
     memset(v, 0, sizeof(*v));
@@ -337,6 +388,16 @@ sg_verdict_reject_text(const struct sg_verdict *v)
     return sg_xstrdup(buf);
 }
 
+/* sg_verdict_tagged - tag, or a rewrite with a score at tag_at */
+bool
+sg_verdict_tagged(const struct sg_config *cfg, const struct sg_verdict *v)
+{
+    if (cfg->tag_header[0] == '\0')
+        return false;
+    return v->action == SG_ACTION_TAG || (v->action == SG_ACTION_REWRITE && cfg->tag_at > 0 &&
+                                          v->score.total >= cfg->tag_at);
+}
+
 /* sg_verdict_tag_value - score and rule ids for the tag header */
 char *
 sg_verdict_tag_value(const struct sg_verdict *v)
@@ -366,11 +427,15 @@ sg_verdict_log_line(const struct sg_verdict *v, const char *envfrom, size_t nrcp
     else if (v->released > 0)
         snprintf(extra, sizeof(extra), " released=%lld", v->released);
     char *align = sg_alignment_log(&v->align);
-    char *line = sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s%s score=%.1f "
+    const char *rewritten = v->new_from && v->new_mail_from ? " rewrite=from,envelope"
+                            : v->new_from                   ? " rewrite=from"
+                            : v->new_mail_from              ? " rewrite=envelope"
+                                                            : "";
+    char *line = sg_xasprintf("from=<%s> rcpts=%zu origin=%s from_domain=%s %s%s%s score=%.1f "
                               "hits=%s action=%s%s",
                               envfrom ? envfrom : "", nrcpts, sg_origin_name(v->origin),
-                              v->from_domain ? v->from_domain : "-", dkim, align, v->score.total,
-                              hits, sg_action_name(v->action), extra);
+                              v->from_domain ? v->from_domain : "-", dkim, align, rewritten,
+                              v->score.total, hits, sg_action_name(v->action), extra);
     free(align);
     free(hits);
     free(dkim);

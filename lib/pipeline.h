@@ -61,6 +61,12 @@ struct sg_verdict {
     char *added_names[2];
     char *added_values[2];
     size_t nadded;
+    /* The rewrites made before signing (alignment { on_dmarc_fail = "rewrite",
+     * on_spf_fail = "rewrite" }), for the MTA to make as well; values with
+     * their leading space.  NULL = not rewritten. */
+    char *new_from;      /* the first From field's new value */
+    char *reply_to;      /* a Reply-To field added with it (NULL: the message had one) */
+    char *new_mail_from; /* the envelope sender */
 };
 
 /* sg_pipeline_analyse - analyse and decide, without signing: the From
@@ -78,7 +84,7 @@ void sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns,
                        const struct sg_keyring *keys, const char *mail_from,
                        struct sg_verdict *v);
 
-/* sg_pipeline_run - analyse, predict alignment, decide, and sign what
+/* sg_pipeline_run - analyse, predict alignment, decide, rewrite and sign what
  * leaves; always fills *v (free with sg_verdict_clear).  mail_from: the
  * envelope sender ("" = null sender).  released: the quarantine id whose
  * release token the message carried (0 = none): the content and alignment
@@ -99,6 +105,10 @@ void sg_verdict_clear(struct sg_verdict *v);
  * what to change, short enough for an accounting program to show (caller frees) */
 char *sg_verdict_reject_text(const struct sg_verdict *v);
 
+/* sg_verdict_tagged - does the message leave with the tag header: its
+ * action is tag, or a rewrite that the score would have tagged */
+bool sg_verdict_tagged(const struct sg_config *cfg, const struct sg_verdict *v);
+
 /* sg_verdict_tag_value - the value of the tag header: "score=9.5 rules=a,b" (caller frees) */
 char *sg_verdict_tag_value(const struct sg_verdict *v);
 
@@ -115,7 +125,7 @@ const char *sg_dkim_outcome_name(enum sg_dkim_outcome outcome);
 
 /* sg_verdict_log_line - the key=value part of the per-message log line
  * (caller frees); envfrom may be NULL.  Includes score= and hits= (the ids
- * of the heaviest rule hits). */
+ * of the heaviest rule hits), and rewrite=from,envelope when rewritten. */
 char *sg_verdict_log_line(const struct sg_verdict *v, const char *envfrom, size_t nrcpts);
 
 #endif

@@ -3,6 +3,8 @@
  */
 #include "runtime.h"
 
+#include "mime.h"
+
 #include <stdlib.h>
 
 /* sg_runtime_load_rules - the configured rules file, compiled; NULL for rules = "" */
@@ -19,6 +21,28 @@ sg_runtime_load_rules(const struct sg_config *cfg, struct sg_rules **rules_r, ch
     return rc;
 }
 
+/* check_relay_key - a From rewritten to rewrite_from is signed for its
+ * domain: without a key the rewrite would fail DMARC just the same */
+static enum sg_rc
+check_relay_key(const struct sg_config *cfg, const struct sg_keyring *keys, char **error_r)
+{
+    if (cfg->on_dmarc_fail != SG_CONFIG_REWRITE)
+        return SG_OK;
+    char *relay = sg_addr_domain(cfg->rewrite_from);
+    const struct sg_signing_key *selected;
+    const char *d;
+    enum sg_rc rc = SG_OK;
+    if (sg_keyring_select(keys, relay, cfg->sign_subdomains, &selected, &d) == 0) {
+        *error_r = sg_xasprintf("alignment: rewrite_from %s: sendguard has no DKIM key for %s, "
+                                "so a rewritten From would fail DMARC too; create one "
+                                "(sendguardctl keygen %s SELECTOR) and publish it",
+                                cfg->rewrite_from, relay, relay);
+        rc = SG_PERM;
+    }
+    free(relay);
+    return rc;
+}
+
 /* sg_runtime_new - config + keys + DKIM + rules */
 enum sg_rc
 sg_runtime_new(struct sg_config *cfg, uid_t uid, struct sg_runtime **rt_r, char **error_r)
@@ -27,6 +51,8 @@ sg_runtime_new(struct sg_config *cfg, uid_t uid, struct sg_runtime **rt_r, char 
     struct sg_dkim *dkim = NULL;
     struct sg_rules *rules = NULL;
     enum sg_rc rc = sg_keyring_load(cfg, uid, &keys, error_r);
+    if (rc == SG_OK)
+        rc = check_relay_key(cfg, keys, error_r);
     if (rc == SG_OK)
         rc = sg_dkim_new(cfg, &dkim, error_r);
     if (rc == SG_OK)

@@ -49,7 +49,8 @@ struct message {
 };
 
 struct conn {
-    unsigned long pflags; /* protocol flags agreed with the MTA */
+    unsigned long pflags;  /* protocol flags agreed with the MTA */
+    unsigned long actions; /* modifications it allows (SMFIF_*) */
     char client_addr[INET6_ADDRSTRLEN + 8];
     char *daemon_name;
     struct message *m;
@@ -134,10 +135,12 @@ on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     (void)f2;
     (void)f3;
     struct conn *c = conn_get(ctx);
-    /* CHGHDRS removes the release header from a released message. */
-    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
+    /* CHGHDRS removes the release header from a released message and
+     * rewrites From; CHGFROM rewrites the envelope sender. */
+    *pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGFROM);
     *pf1 = f1 & (WANT_NOREPLY | WANT_NOSEND | SMFIP_HDR_LEADSPC);
     c->pflags = *pf1;
+    c->actions = *pf0;
     *pf2 = 0;
     *pf3 = 0;
     if (!(f0 & SMFIF_ADDHDRS)) {
@@ -260,6 +263,16 @@ on_body(SMFICTX *ctx, unsigned char *data, size_t len)
     return step_reply(c, SMFIP_NR_BODY);
 }
 
+/* header_value - a value as libmilter wants it: with its leading space only
+ * when the MTA takes the space from us (SMFIP_HDR_LEADSPC) */
+static char *
+header_value(const struct conn *c, const char *value)
+{
+    if (!(c->pflags & SMFIP_HDR_LEADSPC) && value[0] == ' ')
+        value++; /* the MTA adds the space itself */
+    return (char *)value;
+}
+
 /* add_tag - the configured tag header with the score and the heaviest rules */
 static bool
 add_tag(SMFICTX *ctx, const struct conn *c, const struct sg_config *cfg, const struct sg_verdict *v)
@@ -277,13 +290,31 @@ add_tag(SMFICTX *ctx, const struct conn *c, const struct sg_config *cfg, const s
 static bool
 add_missing(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
 {
-    for (size_t i = 0; i < v->nadded; i++) {
-        const char *value = v->added_values[i];
-        if (!(c->pflags & SMFIP_HDR_LEADSPC) && value[0] == ' ')
-            value++; /* libmilter adds the space itself */
-        if (smfi_addheader(ctx, v->added_names[i], (char *)value) != MI_SUCCESS)
+    for (size_t i = 0; i < v->nadded; i++)
+        if (smfi_addheader(ctx, v->added_names[i], header_value(c, v->added_values[i])) !=
+            MI_SUCCESS)
+            return false;
+    return true;
+}
+
+/* rewrite - the envelope sender, From and Reply-To as the pipeline rewrote
+ * and signed them; before add_missing (the same order as in the pipeline) */
+static bool
+rewrite(SMFICTX *ctx, const struct conn *c, const struct sg_verdict *v)
+{
+    if (v->new_mail_from != NULL) {
+        char *addr = sg_xasprintf("<%s>", v->new_mail_from);
+        int ret = smfi_chgfrom(ctx, addr, NULL);
+        free(addr);
+        if (ret != MI_SUCCESS)
             return false;
     }
+    if (v->new_from != NULL && smfi_chgheader(ctx, "From", 1, header_value(c, v->new_from)) !=
+                                   MI_SUCCESS)
+        return false;
+    if (v->reply_to != NULL &&
+        smfi_addheader(ctx, "Reply-To", header_value(c, v->reply_to)) != MI_SUCCESS)
+        return false;
     return true;
 }
 
@@ -437,10 +468,17 @@ on_eom(SMFICTX *ctx)
         v.action = SG_ACTION_TEMPFAIL;
     } else {
         sg_pipeline_run(m->rt, m->msg, m->origin, m->envfrom, released, &v);
-        if (v.nadded > 0 && !add_missing(ctx, c, &v))
+        if ((v.new_mail_from || v.new_from) && !rewrite(ctx, c, &v))
+            sg_verdict_fail(cfg, &v,
+                            sg_xstrdup(v.new_mail_from && !(c->actions & SMFIF_CHGFROM)
+                                           ? "the MTA does not let milters change the envelope "
+                                             "sender (on_spf_fail = rewrite)"
+                                           : "the MTA refused to rewrite From or the envelope "
+                                             "sender"));
+        else if (v.nadded > 0 && !add_missing(ctx, c, &v))
             sg_verdict_fail(cfg, &v, sg_xstrdup("the MTA refused to add a missing Date or "
                                                 "Message-ID header"));
-        else if (v.action == SG_ACTION_TAG && cfg->tag_header[0] != '\0' && !add_tag(ctx, c, cfg, &v))
+        else if (sg_verdict_tagged(cfg, &v) && !add_tag(ctx, c, cfg, &v))
             sg_verdict_fail(cfg, &v,
                             sg_xasprintf("the MTA refused the %s header", cfg->tag_header));
         else if (v.nsignatures > 0 && !add_signatures(ctx, c, &v))
@@ -517,7 +555,7 @@ on_close(SMFICTX *ctx)
 static struct smfiDesc descriptor = {
     .xxfi_name = "sendguard",
     .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
+    .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGFROM,
     .xxfi_connect = on_connect,
     .xxfi_helo = NULL,
     .xxfi_envfrom = on_envfrom,

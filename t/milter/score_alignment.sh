@@ -14,6 +14,7 @@ data=$(cd "$here/../data/alignment" && pwd)
 sg_mktemp
 trap sg_cleanup EXIT
 conf="$SG_DIR/sendguard.conf"
+sg_make_keys "$SG_DIR" # the rewrites sign for example.com
 sg_write_conf "$SG_DIR" >"$conf"
 failures=0
 
@@ -54,7 +55,33 @@ z="--dns-zone $data/zone --ip 203.0.113.25"
     check "no --ip and no egress_ips: nothing predicted" 0 '"hits"' \
         score --json --dns-zone "$data/zone" "$data/mijnbakkerij.eml"
     check "a bad --ip is refused" 78 'not an IP address' score --ip 203.0.113 "$data/example-nl.eml"
+    rw="-o alignment.on_dmarc_fail=rewrite -o alignment.rewrite_from=relay@example.com"
+    check "on_dmarc_fail = rewrite: From rewritten, the message goes" 0 '"rewrite_from": true' \
+        $rw score --json $z "$data/mijnbakkerij.eml"
+    check "... signed for the relay domain, the original in Reply-To" 0 \
+        'From rewritten to relay@example.com, signed for example.com, the original From in Reply-To' \
+        $rw score $z "$data/mijnbakkerij.eml"
+    check "an aligned domain is not rewritten" 0 '"rewrite_from": false' \
+        $rw score --json $z "$data/example-nl.eml"
+    check "on_spf_fail = rewrite: the envelope sender is" 2 '"rewrite_envelope": true' \
+        -o alignment.on_spf_fail=rewrite -o alignment.bounce_address=bounces@example.com \
+        score --json $z "$data/mijnbakkerij.eml"
+    check "... but not to a bounce address that fails SPF itself" 2 \
+        'bounce_address bounces@mijnbakkerij.nl does not pass SPF from 203.0.113.25 either' \
+        -o alignment.on_spf_fail=rewrite -o alignment.bounce_address=bounces@mijnbakkerij.nl \
+        score $z "$data/mijnbakkerij.eml"
 }
+# sendguard itself refuses a rewrite_from it has no key for: a rewritten From
+# would fail DMARC just the same.
+out=$("$SENDGUARD" -n -c "$conf" -o alignment.on_dmarc_fail=rewrite \
+    -o alignment.rewrite_from=relay@example.org 2>&1)
+status=$?
+if [ "$status" -ne 78 ] || ! printf '%s\n' "$out" | grep -q 'no DKIM key for example.org'; then
+    echo "FAIL sendguard -n with a rewrite_from without a key: exit $status: $out"
+    failures=$((failures + 1))
+else
+    echo "ok   sendguard -n refuses a rewrite_from it has no key for (78)"
+fi
 if "$ctl" -c "$conf" score --json --dns-zone "$data/zone" "$data/mijnbakkerij.eml" |
     grep -q '"alignment"'; then
     echo "FAIL no --ip: an alignment object although nothing was predicted"

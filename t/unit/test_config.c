@@ -142,8 +142,14 @@ static const struct {
     {"quarantine { release_via = \"smtp:host:0\" }\n", 1, "a port from 1 to 65535"},
     {"\nalignment {\n egress_ips = {\"203.0.113.0/24\"}\n}\n", 3,
      "egress_ips: \"203.0.113.0/24\" is not an IP address (one address, no /prefix)"},
-    {"alignment { on_dmarc_fail = \"rewrite\" }\n", 1,
-     "on_dmarc_fail \"rewrite\": use accept, tag, quarantine or reject"},
+    {"alignment { on_dmarc_fail = \"drop\" }\n", 1,
+     "on_dmarc_fail \"drop\": use accept, tag, rewrite, quarantine or reject"},
+    {"alignment { on_dns_error = \"rewrite\" }\n", 1,
+     "on_dns_error \"rewrite\": use accept, tag, quarantine or reject"},
+    {"alignment {\n rewrite_from = \"<relay@relay.example>\"\n}\n", 2,
+     "rewrite_from \"<relay@relay.example>\" is not a mail address"},
+    {"alignment { bounce_address = \"bounces\" }\n", 1,
+     "bounce_address \"bounces\" is not a mail address"},
     {"alignment { on_dns_error = \"drop\" }\n", 1, "on_dns_error \"drop\": use accept"},
     {"alignment { dns_timeout = \"soon\" }\n", 1, "dns_timeout \"soon\" is not a duration"},
     {"quarantine { release_via = \"smtp:host:70000\" }\n", 1, "a port from 1 to 65535"},
@@ -264,6 +270,30 @@ test_quarantine_defaults(void **state)
     assert_int_equal(cfg->dns_timeout_ms, 2000);
     assert_int_equal(cfg->on_spf_fail, SG_CONFIG_TAG);
     sg_config_free(&cfg);
+
+    /* The rewrites, and what each needs. */
+    assert_int_equal(load_text("state_directory = \"/srv/sg\"\n"
+                               "alignment {\n on_dmarc_fail = \"rewrite\"\n"
+                               " on_spf_fail = \"rewrite\"\n"
+                               " rewrite_from = \"Relay@Relay.Example\"\n"
+                               " bounce_address = \"bounces@relay.example\"\n}\n",
+                               NULL, 0, &cfg, &error, NULL),
+                     SG_OK);
+    assert_int_equal(cfg->on_dmarc_fail, SG_CONFIG_REWRITE);
+    assert_int_equal(cfg->on_spf_fail, SG_CONFIG_REWRITE);
+    assert_string_equal(cfg->rewrite_from, "Relay@Relay.Example");
+    assert_string_equal(cfg->bounce_address, "bounces@relay.example");
+    sg_config_free(&cfg);
+    assert_int_equal(load_text("alignment { on_dmarc_fail = \"rewrite\" }\n", NULL, 0, &cfg,
+                               &error, NULL),
+                     SG_PERM);
+    assert_non_null(strstr(error, "on_dmarc_fail = \"rewrite\" needs rewrite_from"));
+    free(error);
+    assert_int_equal(load_text("alignment { on_spf_fail = \"rewrite\" }\n", NULL, 0, &cfg,
+                               &error, NULL),
+                     SG_PERM);
+    assert_non_null(strstr(error, "on_spf_fail = \"rewrite\" needs bounce_address"));
+    free(error);
 
     /* A relative database is under state_directory, an absolute one stays. */
     static const struct {

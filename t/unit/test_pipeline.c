@@ -356,6 +356,9 @@ static const char *const align_zone[] = {
     "_dmarc.laks.test TXT v=DMARC1; p=none",
     "_dmarc.broken.test TEMPFAIL",
     "broken.test TEMPFAIL",
+    "relay.test TXT v=spf1 ip4:203.0.113.25 -all",
+    "_dmarc.relay.test TXT v=DMARC1; p=reject",
+    "spf-fail.test TXT v=spf1 -all",
 };
 
 /* align_runtime - the default fixture with egress IP 203.0.113.25, the
@@ -374,6 +377,44 @@ align_runtime(const char *actions)
         fail_msg("%s", error);
     sg_spf_free(&f->rt->spf); /* the resolver the runtime made: never queried here */
     f->rt->spf = zone;
+    return f;
+}
+
+/* rewrite_runtime - align_runtime with a key for relay.test and both
+ * rewrites on, the envelope's to bounce (or, with key false, no key for
+ * the relay domain: then the runtime must refuse the configuration) */
+static struct fixture *
+rewrite_runtime(const char *bounce, bool key, char **error_r)
+{
+    char *dir = tu_tempdir();
+    char *pem = tu_key(dir, "relay.pem", SG_KEY_RSA);
+    char *actions = sg_xasprintf("on_dmarc_fail = \"rewrite\"\n on_spf_fail = \"rewrite\"\n"
+                                 " rewrite_from = \"relay@relay.test\"\n"
+                                 " bounce_address = \"%s\"\n}\n"
+                                 "domain \"%s\" { key \"r1\" { file = \"%s\" } \n",
+                                 bounce, key ? "relay.test" : "other.test", pem);
+    struct fixture *f = NULL;
+    if (key) {
+        f = align_runtime(actions);
+    } else {
+        /* As make_runtime, but the runtime is expected to fail. */
+        char *extra = sg_xasprintf("alignment {\n egress_ips = {\"203.0.113.25\"}\n %s\n}\n",
+                                   actions);
+        char *text = sg_xasprintf("state_directory = \"%s\"\nscoring { rules = \"\" }\n%s", dir,
+                                  extra);
+        char *conf = tu_write(dir, "sg.conf", text, 0600);
+        struct sg_config *cfg;
+        struct sg_runtime *rt = NULL;
+        assert_int_equal(sg_config_load(conf, NULL, 0, &cfg, error_r), SG_OK);
+        assert_int_equal(sg_runtime_new(cfg, getuid(), &rt, error_r), SG_PERM);
+        free(conf);
+        free(text);
+        free(extra);
+    }
+    tu_rmtree(dir);
+    free(dir);
+    free(pem);
+    free(actions);
     return f;
 }
 
@@ -477,6 +518,157 @@ test_alignment(void **state)
     teardown((void **)&f);
 }
 
+/* run_msg - the pipeline on text; *out_r gets the message's header as it
+ * leaves (name: value lines) */
+static void
+run_msg(struct fixture *f, const char *text, const char *mail_from, struct sg_verdict *v,
+        char **out_r)
+{
+    struct sg_msg *m = sg_msg_new(f->rt->cfg->spool_memory_limit, f->rt->cfg->spool_directory);
+    char *error = NULL;
+    assert_int_equal(sg_msg_parse(m, text, strlen(text), &error), SG_OK);
+    sg_pipeline_run(f->rt, m, SG_ORIGIN_INTERNAL, mail_from, 0, v);
+    char *out = sg_xstrdup("");
+    for (size_t i = 0; i < sg_msg_header_count(m); i++) {
+        char *more = sg_xasprintf("%s%s:%s\n", out, sg_msg_header_name(m, i),
+                                  sg_msg_header_value(m, i));
+        free(out);
+        out = more;
+    }
+    *out_r = out;
+    sg_msg_free(&m);
+}
+
+/* test_rewrite - on_dmarc_fail = rewrite: a From that would fail DMARC and
+ * that sendguard cannot sign for becomes "Name via relay" <relay address>,
+ * the original goes to Reply-To (unless there is one), and the message is
+ * signed for the relay domain, the signature covering both; on_spf_fail =
+ * rewrite: an envelope sender whose SPF fails becomes bounce_address, but
+ * only when that one passes.  Aligned mail is left alone. */
+static void
+test_rewrite(void **state)
+{
+    (void)state;
+    char *error = NULL;
+    struct fixture *f = rewrite_runtime("bounces@relay.test", true, &error);
+    struct sg_verdict v;
+    char *hdr, *h, *line;
+
+    char *msg = align_msg("factuur@mijnbakkerij.nl");
+    run_msg(f, msg, "factuur@mijnbakkerij.nl", &v, &hdr);
+    free(msg);
+    assert_int_equal(v.action, SG_ACTION_REWRITE);
+    assert_true(v.align.rewrite_from && v.align.rewrite_envelope);
+    assert_int_equal(v.align.spf, SG_SPF_FAIL); /* as it came */
+    assert_int_equal(v.dkim, SG_DKIM_SIGNED);
+    assert_string_equal(v.d, "relay.test");
+    assert_string_equal(v.new_from, " \"Boekhouding via relay.test\" <relay@relay.test>");
+    assert_string_equal(v.reply_to, " Boekhouding <factuur@mijnbakkerij.nl>");
+    assert_string_equal(v.new_mail_from, "bounces@relay.test");
+    /* The message as signed carries the new From in place and the Reply-To. */
+    assert_non_null(strstr(hdr, "To: klant@example.com\n"));
+    assert_true(strncmp(hdr, "From: \"Boekhouding via relay.test\" <relay@relay.test>\n", 52) ==
+                0);
+    assert_non_null(strstr(hdr, "\nReply-To: Boekhouding <factuur@mijnbakkerij.nl>\n"));
+    assert_null(strstr(hdr, "factuur@mijnbakkerij.nl>\nTo:"));
+    h = tag(v.signatures[0], "h");
+    assert_non_null(strcasestr(h, "from"));
+    assert_non_null(strcasestr(h, "reply-to"));
+    free(h);
+    assert_non_null(strstr(v.align.finding, "From rewritten to relay@relay.test"));
+    assert_non_null(strstr(v.align.finding, "envelope sender rewritten to bounces@relay.test"));
+    line = sg_verdict_log_line(&v, "factuur@mijnbakkerij.nl", 1);
+    assert_non_null(strstr(line, " from_domain=mijnbakkerij.nl dkim=signed d=relay.test "));
+    assert_non_null(strstr(line, " spf=fail spf_domain=mijnbakkerij.nl dmarc=fail "
+                                 "policy=reject rewrite=from,envelope "));
+    assert_non_null(strstr(line, " action=rewrite"));
+    free(line);
+    free(hdr);
+    sg_verdict_clear(&v);
+
+    /* A Reply-To of its own is kept; a folded, non-ASCII name is encoded. */
+    run_msg(f,
+            "From: =?UTF-8?Q?B=C3=A4ckerei_M=C3=BCller?=\r\n <info@mijnbakkerij.nl>\r\n"
+            "Reply-To: <debiteuren@mijnbakkerij.nl>\r\nTo: klant@example.com\r\n"
+            "Subject: Rechnung\r\n\r\nAnbei die Rechnung.\r\n",
+            "info@mijnbakkerij.nl", &v, &hdr);
+    assert_int_equal(v.action, SG_ACTION_REWRITE);
+    assert_null(v.reply_to);
+    assert_non_null(strstr(hdr, "\nReply-To: <debiteuren@mijnbakkerij.nl>\n"));
+    assert_null(strstr(strstr(hdr, "\nReply-To:") + 1, "\nReply-To:"));
+    /* GMime picks the charset (ISO-8859-1 here); t/e2e decodes it with Python. */
+    assert_non_null(strstr(v.new_from, "=?"));
+    assert_non_null(strstr(v.new_from, "via relay.test"));
+    assert_non_null(strstr(v.new_from, "<relay@relay.test>"));
+    for (const char *p = v.new_from; *p; p++)
+        assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+    char *addr = NULL;
+    assert_int_equal(sg_mime_from(v.new_from, &addr), SG_FROM_ONE);
+    assert_string_equal(addr, "relay@relay.test");
+    free(addr);
+    free(hdr);
+    sg_verdict_clear(&v);
+
+    /* Aligned: nothing rewritten. */
+    msg = align_msg("factuur@example.nl");
+    run_msg(f, msg, "factuur@example.nl", &v, &hdr);
+    free(msg);
+    assert_int_equal(v.action, SG_ACTION_ACCEPT);
+    assert_null(v.new_from);
+    assert_null(v.reply_to);
+    assert_null(v.new_mail_from);
+    assert_string_equal(v.d, "example.nl");
+    line = sg_verdict_log_line(&v, "factuur@example.nl", 1);
+    assert_null(strstr(line, "rewrite="));
+    free(line);
+    free(hdr);
+    sg_verdict_clear(&v);
+
+    /* The envelope alone: DKIM aligns for example.nl, SPF of the envelope fails. */
+    msg = align_msg("factuur@example.nl");
+    run_msg(f, msg, "bounce@spf-fail.test", &v, &hdr);
+    free(msg);
+    assert_int_equal(v.action, SG_ACTION_REWRITE);
+    assert_null(v.new_from);
+    assert_string_equal(v.new_mail_from, "bounces@relay.test");
+    assert_string_equal(v.d, "example.nl");
+    line = sg_verdict_log_line(&v, "bounce@spf-fail.test", 1);
+    assert_non_null(strstr(line, " rewrite=envelope "));
+    free(line);
+    free(hdr);
+    sg_verdict_clear(&v);
+
+    /* p=none: the From stays (the receiver would deliver), the envelope is fixed. */
+    msg = align_msg("factuur@laks.test");
+    run_msg(f, msg, "factuur@laks.test", &v, &hdr);
+    free(msg);
+    assert_null(v.new_from);
+    assert_string_equal(v.new_mail_from, "bounces@relay.test");
+    assert_int_equal(v.dkim, SG_DKIM_NO_KEY);
+    free(hdr);
+    sg_verdict_clear(&v);
+    teardown((void **)&f);
+
+    /* A bounce address that fails SPF itself is not used: the finding says so. */
+    f = rewrite_runtime("bounces@spf-fail.test", true, &error);
+    msg = align_msg("factuur@example.nl");
+    run_msg(f, msg, "bounce@laks.test", &v, &hdr);
+    free(msg);
+    assert_null(v.new_mail_from);
+    assert_int_equal(v.action, SG_ACTION_ACCEPT);
+    assert_non_null(strstr(v.align.finding, "bounce_address bounces@spf-fail.test does not pass "
+                                            "SPF from 203.0.113.25 either (SPF fail)"));
+    free(hdr);
+    sg_verdict_clear(&v);
+    teardown((void **)&f);
+
+    /* No key for the relay domain: refused at start, with the fix. */
+    error = NULL;
+    assert_null(rewrite_runtime("bounces@relay.test", false, &error));
+    assert_non_null(strstr(error, "no DKIM key for relay.test"));
+    free(error);
+}
+
 /* test_missing_headers - Date and Message-ID are added when absent, before
  * signing (the signature covers them), and listed for the MTA; nothing is
  * added when they are there, or when add_missing_headers is off */
@@ -537,6 +729,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_group_from, setup, teardown),
         cmocka_unit_test(test_alignment),
         cmocka_unit_test(test_missing_headers),
+        cmocka_unit_test(test_rewrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
