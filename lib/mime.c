@@ -63,13 +63,42 @@ count_mailboxes(InternetAddressList *list, InternetAddressMailbox **first_r)
     return n;
 }
 
+/* comments_closed - does every "(" outside quoted strings have its ")"?
+ * GMime 3.2.13 leaks the address it parsed before an unclosed comment
+ * (its issue #159, fixed after Debian 12's version); such a field is
+ * malformed anyway, so it is not handed to GMime at all. */
+static bool
+comments_closed(const char *value)
+{
+    int depth = 0;
+    bool quoted = false;
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' && p[1] != '\0')
+            p++;
+        else if (*p == '"' && depth == 0)
+            quoted = !quoted;
+        else if (*p == '(' && !quoted)
+            depth++;
+        else if (*p == ')' && !quoted && depth > 0)
+            depth--;
+    }
+    return depth == 0;
+}
+
+/* parse_addresses - GMime's address list of a header value, or NULL */
+static InternetAddressList *
+parse_addresses(const char *value)
+{
+    sg_mime_init();
+    return comments_closed(value) ? internet_address_list_parse(NULL, value) : NULL;
+}
+
 /* sg_mime_from - exactly one mailbox, or why not */
 enum sg_from_status
 sg_mime_from(const char *value, char **addr_r)
 {
-    sg_mime_init();
     *addr_r = NULL;
-    InternetAddressList *list = internet_address_list_parse(NULL, value);
+    InternetAddressList *list = parse_addresses(value);
     if (list == NULL)
         return SG_FROM_NONE;
     InternetAddressMailbox *first = NULL;
@@ -95,8 +124,7 @@ sg_mime_from(const char *value, char **addr_r)
 char *
 sg_mime_from_via(const char *from_value, const char *relay_addr, const char *relay_domain)
 {
-    sg_mime_init();
-    InternetAddressList *list = internet_address_list_parse(NULL, from_value);
+    InternetAddressList *list = parse_addresses(from_value);
     if (list == NULL)
         return NULL;
     InternetAddressMailbox *first = NULL;
@@ -105,13 +133,19 @@ sg_mime_from_via(const char *from_value, const char *relay_addr, const char *rel
         const char *name = internet_address_get_name(INTERNET_ADDRESS(first));
         if (name == NULL || name[strspn(name, " \t")] == '\0')
             name = internet_address_mailbox_get_addr(first);
-        size_t len = strlen(name);
+        /* Raw 8-bit that is not UTF-8 would go out unencoded: make it UTF-8. */
+        gchar *valid = g_utf8_make_valid(name, -1);
+        size_t len = strlen(valid);
         if (len > VIA_NAME_MAX) { /* cut on a UTF-8 character boundary */
             len = VIA_NAME_MAX;
-            while (len > 0 && ((unsigned char)name[len] & 0xC0) == 0x80)
+            while (len > 0 && ((unsigned char)valid[len] & 0xC0) == 0x80)
                 len--;
         }
-        char *via = sg_xasprintf("%.*s via %s", (int)len, name, relay_domain);
+        char *via = sg_xasprintf("%.*s via %s", (int)len, valid, relay_domain);
+        g_free(valid);
+        for (char *p = via; *p; p++) /* tabs and controls from comments or encoded words */
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = ' ';
         InternetAddress *ia = internet_address_mailbox_new(via, relay_addr);
         char *text = internet_address_to_string(ia, NULL, TRUE);
         out = sg_xasprintf(" %s", text);
