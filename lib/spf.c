@@ -2,10 +2,34 @@
  * spf.c - SPF prediction and TXT lookups on libspf2 (spf.h).  The only
  * file that includes libspf2.
  *
- * DNS layers: libspf2's resolver (libresolv, one state per thread) under
- * its cache (shared, locked inside libspf2); or, for tests, a zone.  The
- * SPF_server_t is shared by all threads; each check makes its own request
- * and response.
+ * DNS layers, bottom up: libspf2's resolver (libresolv, one state per
+ * thread) or, for tests, a zone; libspf2's cache (shared, locked inside
+ * libspf2); our counting layer.  The SPF_server_t is shared by all
+ * threads; each check makes its own request and response.
+ *
+ * The counting layer applies RFC 7208 4.6.4, which libspf2 1.2.10 gets
+ * wrong: its count of DNS-querying terms restarts in each include: (its
+ * issue #51), it does not count void lookups (#24), an mx with more than 10
+ * hosts only fails when none of the first 10 matches, and a ptr with more
+ * than 10 names fails where the RFC ignores the rest.  libspf2 stays the
+ * evaluator; the layer sees each lookup it makes, in evaluation order, so
+ * terms after the matching one are not counted (as in pyspf).  It counts
+ * for the check its thread runs (a thread-local pointer set by
+ * sg_spf_check; sg_spf_txt lookups are not counted), above the cache, so an
+ * answer from the cache counts like one from the network.  At a limit it
+ * answers "temporary failure", which ends libspf2's evaluation at once, and
+ * sg_spf_check turns that into permerror.
+ *
+ * The layer sees names and types only, so it tells lookups apart by what
+ * libspf2 does: the address lookups of the hosts of an MX answer (names of
+ * a PTR answer), in their order, belong to that mx (ptr); a TXT answer with
+ * an SPF record after the sender's own is an include: or redirect=, one
+ * without is an exp= text.  Only contrived records fool it: an exp= text
+ * starting "v=spf1 " counts as an include, and an a: or exists looking up
+ * exactly the host an unmatched mx in an include: would have looked up next
+ * is taken for part of it.  Void lookups follow libspf2's order, which
+ * stops at the matching MX host or PTR name (pyspf looks them all up first,
+ * so it can count more).
  */
 #include "spf.h"
 
@@ -14,6 +38,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +58,39 @@
 #define SG_SPF_CACHE_BITS 10
 /* Seconds a DNS failure is remembered (messages meanwhile get temperror at once). */
 #define SG_SPF_ERROR_TTL 30
+/* RFC 7208 4.6.4: DNS-querying terms (include, a, mx, ptr, exists,
+ * redirect) in one evaluation; void lookups (NXDOMAIN or no records); MX
+ * hosts of one mx (more: permerror) and PTR names of one ptr or %{p} (more:
+ * the rest is ignored). */
+#define SG_SPF_MAX_TERMS 10
+#define SG_SPF_MAX_VOIDS 2
+#define SG_SPF_MAX_NAMES 10
+
+enum limit { LIMIT_NONE, LIMIT_TERMS, LIMIT_VOIDS, LIMIT_MX };
+
+/* One evaluation, as the counting layer sees its lookups. */
+struct eval {
+    unsigned records; /* SPF records fetched (the first is the sender's own) */
+    unsigned terms;
+    unsigned voids;
+    enum limit exceeded;
+    char where[256]; /* the name whose lookup went over the limit */
+    /* The hosts of the last MX answer or the names of the last PTR answer:
+     * libspf2 looks up their addresses next, in this order, for the same
+     * term.  next_name: the next one expected. */
+    char names[SG_SPF_MAX_NAMES][256];
+    int n_names, next_name;
+};
+
+/* The evaluation this thread runs (NULL outside sg_spf_check). */
+static _Thread_local struct eval *current_eval;
 
 struct sg_spf {
     SPF_server_t *server;
     SPF_dns_server_t *dns; /* ours: SPF_server_new_dns does not take it */
 };
 
-/* Route libspf2's own messages to our log (its default prints to stdout). */
+/* spf_warning - libspf2's warnings to our log (its default prints to stdout) */
 static void
 spf_warning(const char *file, int line, const char *msg)
 {
@@ -48,6 +99,7 @@ spf_warning(const char *file, int line, const char *msg)
     sg_warn("libspf2: %s", msg);
 }
 
+/* spf_quiet - libspf2's info and debug messages: dropped */
 static void
 spf_quiet(const char *file, int line, const char *msg)
 {
@@ -58,6 +110,7 @@ spf_quiet(const char *file, int line, const char *msg)
 
 static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
+/* set_handlers - route libspf2's messages, once per process */
 static void
 set_handlers(void)
 {
@@ -66,10 +119,131 @@ set_handlers(void)
     SPF_debug_handler = spf_quiet;
 }
 
-/* wrap - a server on the DNS layers dns */
+/* is_spf_record - whether a TXT answer holds an SPF record (libspf2's
+ * test): then libspf2 fetched a record, else it looked up an exp= text */
+static bool
+is_spf_record(const SPF_dns_rr_t *rr)
+{
+    if (rr->herrno != NETDB_SUCCESS || rr->rr_type != ns_t_txt)
+        return false;
+    for (int i = 0; i < rr->num_rr; i++)
+        if (strncasecmp(rr->rr[i]->txt, SPF_VER_STR " ", sizeof(SPF_VER_STR)) == 0)
+            return true;
+    return false;
+}
+
+/* is_void - NXDOMAIN or no records (a temporary failure is not void) */
+static bool
+is_void(const SPF_dns_rr_t *rr)
+{
+    return rr->herrno == HOST_NOT_FOUND || rr->herrno == NO_DATA ||
+           (rr->herrno == NETDB_SUCCESS && rr->num_rr == 0);
+}
+
+/* is_host_lookup - whether an A or AAAA lookup of name is for the next host
+ * of the MX (or name of the PTR) answer before it: part of that mx or ptr
+ * term, not a term of its own.  Any other lookup ends that term. */
+static bool
+is_host_lookup(struct eval *ev, const char *name, ns_type type)
+{
+    if ((type == ns_t_a || type == ns_t_aaaa) && ev->next_name < ev->n_names &&
+        strcasecmp(name, ev->names[ev->next_name]) == 0) {
+        ev->next_name++;
+        return true;
+    }
+    ev->n_names = ev->next_name = 0;
+    return false;
+}
+
+/* remember_names - the hosts of an MX answer or the names of a PTR answer */
+static void
+remember_names(struct eval *ev, const SPF_dns_rr_t *rr)
+{
+    ev->n_names = ev->next_name = 0;
+    if (rr->herrno != NETDB_SUCCESS || (rr->rr_type != ns_t_mx && rr->rr_type != ns_t_ptr))
+        return;
+    for (int i = 0; i < rr->num_rr && i < SG_SPF_MAX_NAMES; i++)
+        sg_strlcpy(ev->names[ev->n_names++],
+                   rr->rr_type == ns_t_mx ? rr->rr[i]->mx : rr->rr[i]->ptr, sizeof(ev->names[0]));
+}
+
+/* exceed - note the first limit exceeded; libspf2 gets a temporary failure
+ * instead of an answer, which ends its evaluation */
+static SPF_dns_rr_t *
+exceed(SPF_dns_server_t *layer, struct eval *ev, enum limit limit, const char *name, ns_type type)
+{
+    if (ev->exceeded == LIMIT_NONE) {
+        ev->exceeded = limit;
+        sg_strlcpy(ev->where, name, sizeof(ev->where));
+    }
+    return SPF_dns_rr_new_init(layer, name, type, 0, TRY_AGAIN);
+}
+
+/* count_lookup - a lookup passed down, counted against the limits of the
+ * evaluation this thread runs (none: passed down only) */
+static SPF_dns_rr_t *
+count_lookup(SPF_dns_server_t *layer, const char *name, ns_type type, int should_cache)
+{
+    struct eval *ev = current_eval;
+    if (ev == NULL)
+        return SPF_dns_lookup(layer->layer_below, name, type, should_cache);
+    if (ev->exceeded != LIMIT_NONE)
+        return exceed(layer, ev, ev->exceeded, name, type);
+    /* a and exists look up A or AAAA, mx MX, ptr PTR; include and redirect
+     * TXT, counted below once the answer shows an SPF record.  libspf2 asks
+     * for the PTR of the %{p} macro without caching: like pyspf, that is no
+     * term (but its lookups, like all, count when void).  is_host_lookup
+     * runs for every lookup: any other one ends the mx or ptr before. */
+    bool term_type = type == ns_t_a || type == ns_t_aaaa || type == ns_t_mx ||
+                     (type == ns_t_ptr && should_cache);
+    if (!is_host_lookup(ev, name, type) && term_type && ++ev->terms > SG_SPF_MAX_TERMS)
+        return exceed(layer, ev, LIMIT_TERMS, name, type);
+    SPF_dns_rr_t *rr = SPF_dns_lookup(layer->layer_below, name, type, should_cache);
+    enum limit limit = LIMIT_NONE;
+    if (type == ns_t_txt) {
+        /* A TXT answer without an SPF record (none, or exp= text) is not
+         * counted as void: include: or redirect= to it is a permerror, the
+         * sender's own is "none", an exp= text does not count (pyspf). */
+        if (is_spf_record(rr) && ev->records++ > 0 && ++ev->terms > SG_SPF_MAX_TERMS)
+            limit = LIMIT_TERMS;
+    } else if (is_void(rr)) {
+        if (++ev->voids > SG_SPF_MAX_VOIDS)
+            limit = LIMIT_VOIDS;
+    } else if (type == ns_t_mx && rr->num_rr > SG_SPF_MAX_NAMES) {
+        limit = LIMIT_MX;
+    } else if (type == ns_t_ptr && rr->num_rr > SG_SPF_MAX_NAMES) {
+        /* RFC: the rest is ignored (libspf2 says permerror when none of
+         * the first 10 matches).  SPF_dns_rr_free frees every buffer. */
+        rr->num_rr = SG_SPF_MAX_NAMES;
+    }
+    if (limit != LIMIT_NONE) {
+        SPF_dns_rr_free(rr);
+        return exceed(layer, ev, limit, name, type);
+    }
+    if (type == ns_t_mx || type == ns_t_ptr)
+        remember_names(ev, rr);
+    return rr;
+}
+
+/* count_free - the counting layer only (SPF_dns_free frees each layer) */
+static void
+count_free(SPF_dns_server_t *layer)
+{
+    free(layer);
+}
+
+/* wrap - a server on the DNS layers dns, with our counting layer on top */
 static enum sg_rc
 wrap(SPF_dns_server_t *dns, struct sg_spf **spf_r, char **error_r)
 {
+    if (dns != NULL) {
+        SPF_dns_server_t *count = sg_xcalloc(1, sizeof(*count));
+        count->destroy = count_free;
+        count->lookup = count_lookup;
+        count->layer_below = dns;
+        count->name = "count";
+        dns = count;
+    }
     SPF_server_t *server = dns ? SPF_server_new_dns(dns, 0) : NULL;
     if (server == NULL) {
         if (dns != NULL)
@@ -162,7 +336,11 @@ sg_spf_new_zone(const char *const *entries, size_t n, struct sg_spf **spf_r, cha
             return SG_PERM;
         }
     }
-    return wrap(zone, spf_r, error_r);
+    /* Under a cache, as in the daemon: answers from the cache must count too. */
+    SPF_dns_server_t *cache = SPF_dns_cache_new(zone, "cache", 0, SG_SPF_CACHE_BITS);
+    if (cache == NULL)
+        SPF_dns_free(zone);
+    return wrap(cache, spf_r, error_r);
 }
 
 /* sg_spf_free - the server, then the DNS layers (each frees the one below) */
@@ -202,7 +380,31 @@ map(SPF_result_t r)
     }
 }
 
-/* sg_spf_check - one request, one response */
+/* limit_text - which RFC 7208 limit the evaluation exceeded, for a person
+ * (caller frees) */
+static char *
+limit_text(const struct eval *ev)
+{
+    switch (ev->exceeded) {
+    case LIMIT_TERMS:
+        return sg_xasprintf("more than %d DNS lookups (RFC 7208 4.6.4): include, a, mx, ptr, "
+                            "exists and redirect count over all records; the one too many "
+                            "looks up %s",
+                            SG_SPF_MAX_TERMS, ev->where);
+    case LIMIT_VOIDS:
+        return sg_xasprintf("more than %d void DNS lookups (RFC 7208 4.6.4): names that do not "
+                            "exist or have no records; the one too many looks up %s",
+                            SG_SPF_MAX_VOIDS, ev->where);
+    case LIMIT_MX:
+        return sg_xasprintf("more than %d MX hosts for mx:%s (RFC 7208 4.6.4)", SG_SPF_MAX_NAMES,
+                            ev->where);
+    case LIMIT_NONE:
+    default:
+        return sg_xstrdup("no limit exceeded");
+    }
+}
+
+/* sg_spf_check - one request, one response, counted by the layer */
 enum sg_spf_result
 sg_spf_check(struct sg_spf *spf, const char *ip, const char *mail_from, const char *helo,
              char **explain_r)
@@ -235,17 +437,28 @@ sg_spf_check(struct sg_spf *spf, const char *ip, const char *mail_from, const ch
         problem = "an envelope sender without a domain";
         goto out;
     }
+    struct eval ev = {.exceeded = LIMIT_NONE};
+    current_eval = &ev;
     SPF_errcode_t err = SPF_request_query_mailfrom(req, &resp);
-    /* A DNS failure comes back as an error code with no verdict of its own:
-     * the receiver would say temperror (RFC 7208, 2.6.6). */
-    if (err == SPF_E_DNS_ERROR)
+    current_eval = NULL;
+    /* Over a limit the layer answered "temporary failure": permerror.  A
+     * real DNS failure comes back as an error code with no verdict of its
+     * own: the receiver would say temperror (RFC 7208, 2.6.6). */
+    if (ev.exceeded != LIMIT_NONE)
+        result = SG_SPF_PERMERROR;
+    else if (err == SPF_E_DNS_ERROR)
         result = SG_SPF_TEMPERROR;
     else
         result = resp ? map(SPF_response_result(resp)) : SG_SPF_TEMPERROR;
-    if (explain_r != NULL) {
+    if (explain_r != NULL && ev.exceeded != LIMIT_NONE) {
+        char *why = limit_text(&ev);
+        *explain_r = sg_xasprintf("SPF permerror for %s from %s: %s", sender, ip, why);
+        free(why);
+    } else if (explain_r != NULL) {
         const char *comment = resp ? SPF_response_get_received_spf_value(resp) : NULL;
-        *explain_r = sg_xasprintf("SPF %s for %s from %s: %s", sg_spf_result_name(result), sender,
-                                  ip, comment && err == SPF_E_SUCCESS ? comment : SPF_strerror(err));
+        *explain_r =
+            sg_xasprintf("SPF %s for %s from %s: %s", sg_spf_result_name(result), sender, ip,
+                         comment && err == SPF_E_SUCCESS ? comment : SPF_strerror(err));
     }
 out:
     if (problem != NULL && explain_r != NULL)
