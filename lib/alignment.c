@@ -39,20 +39,54 @@ stronger(enum sg_config_action a, enum sg_config_action b)
 }
 
 /* worst_spf - the worst SPF result over the egress IPs for mail_from; *ip_r
- * gets the IP that gave it */
+ * gets the IP that gave it, *explain_r (may be NULL; caller frees) its
+ * explanation */
 static enum sg_spf_result
 worst_spf(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
-          const char *helo, char *ip_r, size_t ip_size)
+          const char *helo, char *ip_r, size_t ip_size, char **explain_r)
 {
     enum sg_spf_result worst = SG_SPF_PASS;
+    char *explain = NULL;
     for (size_t i = 0; i < cfg->n_egress_ips; i++) {
-        enum sg_spf_result r = sg_spf_check(dns, cfg->egress_ips[i], mail_from, helo, NULL);
+        char *why = NULL;
+        enum sg_spf_result r = sg_spf_check(dns, cfg->egress_ips[i], mail_from, helo,
+                                            explain_r ? &why : NULL);
         if (i == 0 || rank(r) > rank(worst)) {
             worst = r;
             snprintf(ip_r, ip_size, "%s", cfg->egress_ips[i]);
+            free(explain);
+            explain = why;
+        } else {
+            free(why);
         }
     }
+    if (explain_r != NULL)
+        *explain_r = explain;
     return worst;
+}
+
+/* mechanism - the SPF mechanism that lists ip: "ip4" or "ip6" */
+static const char *
+mechanism(const char *ip)
+{
+    return strchr(ip, ':') != NULL ? "ip6" : "ip4";
+}
+
+/* spf_fix - what would make SPF pass and align with from_domain, for the
+ * finding (caller frees): a broken record fixed, the egress IP added to the
+ * envelope domain's record, or, when that domain cannot align, an envelope
+ * sender in the From domain */
+static char *
+spf_fix(const struct sg_alignment *a, const char *from_domain, const char *spf_explain)
+{
+    if (sg_dmarc_aligned(a->spf_domain, from_domain, 'r') && a->spf == SG_SPF_PERMERROR)
+        return sg_xasprintf("fix the SPF record of %s (%s)", a->spf_domain,
+                            spf_explain ? spf_explain : "permerror");
+    if (sg_dmarc_aligned(a->spf_domain, from_domain, 'r'))
+        return sg_xasprintf("add %s:%s to the SPF record of %s", mechanism(a->spf_ip), a->spf_ip,
+                            a->spf_domain);
+    return sg_xasprintf("send with an envelope sender in %s and add %s:%s to its SPF record",
+                        from_domain, mechanism(a->spf_ip), a->spf_ip);
 }
 
 /* append - add one finding to the line (taking ownership of part) */
@@ -90,7 +124,8 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     const char *at = mail_from ? strrchr(mail_from, '@') : NULL;
     snprintf(a->spf_domain, sizeof(a->spf_domain), "%s",
              mail_from && mail_from[0] && at ? at + 1 : helo);
-    a->spf = worst_spf(cfg, dns, mail_from, helo, a->spf_ip, sizeof(a->spf_ip));
+    char *spf_explain = NULL;
+    a->spf = worst_spf(cfg, dns, mail_from, helo, a->spf_ip, sizeof(a->spf_ip), &spf_explain);
 
     /* SPF fails: an envelope sender that passes can take its place. */
     char *why = NULL;
@@ -100,7 +135,8 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE) {
         const char *bounce_domain = strrchr(cfg->bounce_address, '@') + 1;
         char ip[64] = "";
-        enum sg_spf_result r = worst_spf(cfg, dns, cfg->bounce_address, helo, ip, sizeof(ip));
+        enum sg_spf_result r =
+            worst_spf(cfg, dns, cfg->bounce_address, helo, ip, sizeof(ip), NULL);
         if (r == SG_SPF_PASS) {
             a->rewrite_envelope = true;
             a->action = SG_CONFIG_REWRITE;
@@ -142,9 +178,10 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
             a->action = stronger(a->action, cfg->on_dmarc_fail == SG_CONFIG_REWRITE
                                                 ? SG_CONFIG_QUARANTINE
                                                 : cfg->on_dmarc_fail);
-            append(&why, sg_xasprintf("%s; add ip4:%s to the SPF record of %s or configure a "
-                                      "DKIM key for %s in sendguard",
-                                      text, a->spf_ip, a->spf_domain, from_domain));
+            char *fix = spf_fix(a, from_domain, spf_explain);
+            append(&why, sg_xasprintf("%s; %s or configure a DKIM key for %s in sendguard", text,
+                                      fix, from_domain));
+            free(fix);
         }
         free(text);
     } else if (a->dmarc.result == SG_DMARC_RESULT_TEMPERROR || a->spf == SG_SPF_TEMPERROR) {
@@ -154,11 +191,17 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     }
     if (spf_bad && cfg->on_spf_fail != SG_CONFIG_REWRITE) {
         a->action = stronger(a->action, cfg->on_spf_fail);
-        if (why == NULL)
-            why = sg_xasprintf("%s does not authorise %s (SPF %s); add it to the SPF record of %s",
+        if (why == NULL && a->spf == SG_SPF_PERMERROR)
+            /* A broken record fails for every sender: say what is wrong with it. */
+            why = sg_xasprintf("the SPF record of %s is broken for receivers (%s); fix it",
+                               a->spf_domain, spf_explain ? spf_explain : "permerror");
+        else if (why == NULL)
+            why = sg_xasprintf("%s does not authorise %s (SPF %s); add %s:%s to the SPF record "
+                               "of %s",
                                a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
-                               a->spf_domain);
+                               mechanism(a->spf_ip), a->spf_ip, a->spf_domain);
     }
+    free(spf_explain);
     a->finding = why;
 }
 

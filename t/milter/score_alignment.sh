@@ -3,7 +3,9 @@
 # DMARC at the receiver, with the configured actions: an aligned domain
 # passes; SPF fail with p=reject and no key is held (the default) or
 # rejected with the fix in the text; a subdomain gets its organisation's
-# sp= policy; a DNS failure follows on_dns_error.  The zone and messages are
+# sp= policy; a DNS failure follows on_dns_error; an SPF record over the
+# RFC 7208 lookup limits is permerror with the reason; the rewrites are
+# planned when configured.  The zone and messages are
 # in t/data/alignment.  Exit status 0 pass, 1 fail.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,6 +57,12 @@ z="--dns-zone $data/zone --ip 203.0.113.25"
     check "no --ip and no egress_ips: nothing predicted" 0 '"hits"' \
         score --json --dns-zone "$data/zone" "$data/mijnbakkerij.eml"
     check "a bad --ip is refused" 78 'not an IP address' score --ip 203.0.113 "$data/example-nl.eml"
+    check "SPF over a limit libspf2 does not count: permerror, and why" 2 \
+        'fix the SPF record of void.test (SPF permerror for factuur@void.test from 203.0.113.25: more than 2 void DNS lookups' \
+        score $z "$data/void.eml"
+    check "... the envelope domain cannot align: send from the From domain" 2 \
+        'send with an envelope sender in mijnbakkerij.nl and add ip4:203.0.113.25 to its SPF record' \
+        score $z --mail-from bounce@example.com "$data/mijnbakkerij.eml"
     rw="-o alignment.on_dmarc_fail=rewrite -o alignment.rewrite_from=relay@example.com"
     check "on_dmarc_fail = rewrite: From rewritten, the message goes" 0 '"rewrite_from": true' \
         $rw score --json $z "$data/mijnbakkerij.eml"
