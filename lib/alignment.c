@@ -205,6 +205,23 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     a->finding = why;
 }
 
+/* sg_alignment_bad_from - no From address, or several */
+void
+sg_alignment_bad_from(const struct sg_config *cfg, size_t nfrom, struct sg_alignment *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->action = SG_CONFIG_ACCEPT;
+    if (cfg->n_egress_ips == 0)
+        return;
+    a->bad_from = true;
+    a->action = cfg->on_bad_from;
+    a->finding = sg_xasprintf("%s: receivers cannot check DMARC for it, and large ones (Gmail, "
+                              "Outlook) refuse it; send it with exactly one address in one From "
+                              "field",
+                              nfrom == 0 ? "the message has no From address"
+                                         : "the message has more than one From address");
+}
+
 /* sg_alignment_clear - the finding text */
 void
 sg_alignment_clear(struct sg_alignment *a)

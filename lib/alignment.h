@@ -15,6 +15,7 @@
 
 struct sg_alignment {
     bool checked;              /* false: no egress IPs, no From domain, or not outgoing */
+    bool bad_from;             /* not one From address: only action and finding are set */
     enum sg_spf_result spf;    /* the worst over the egress IPs */
     char spf_ip[64];           /* the egress IP that gave it */
     char spf_domain[256];      /* what SPF was checked for */
@@ -37,6 +38,12 @@ struct sg_alignment {
 void sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
                         const char *from_domain, const char *dkim_d, const char *relay_d,
                         struct sg_alignment *a);
+
+/* sg_alignment_bad_from - fill *a for an outgoing message whose From field
+ * has no address (nfrom 0) or several (nfrom > 1): no receiver can check
+ * DMARC for it, and the big ones refuse it.  Only when prediction is on
+ * (egress IPs); the action is on_bad_from. */
+void sg_alignment_bad_from(const struct sg_config *cfg, size_t nfrom, struct sg_alignment *a);
 
 /* sg_alignment_clear - free what *a holds and zero it */
 void sg_alignment_clear(struct sg_alignment *a);

@@ -557,12 +557,12 @@ static cfg_opt_t scoring_opts[] = {
 };
 
 /* valid_finding_action - accept, tag, quarantine or reject (and rewrite,
- * except for on_dns_error: nothing is known to rewrite for) */
+ * except for on_dns_error and on_bad_from: nothing is known to rewrite to) */
 static int
 valid_finding_action(cfg_t *cfg, cfg_opt_t *opt)
 {
     const char *v = cfg_opt_getnstr(opt, 0);
-    bool rewritable = strcmp(opt->name, "on_dns_error") != 0;
+    bool rewritable = strcmp(opt->name, "on_dns_error") != 0 && strcmp(opt->name, "on_bad_from") != 0;
     static const char *const ok[] = {"accept", "tag", "quarantine", "reject"};
     for (size_t i = 0; i < SG_NELEM(ok); i++)
         if (strcmp(v, ok[i]) == 0)
@@ -629,6 +629,7 @@ static cfg_opt_t alignment_opts[] = {
     CFG_STR("on_dmarc_fail", "quarantine", CFGF_NONE),
     CFG_STR("on_spf_fail", "accept", CFGF_NONE),
     CFG_STR("on_dns_error", "accept", CFGF_NONE),
+    CFG_STR("on_bad_from", "quarantine", CFGF_NONE),
     CFG_STR("rewrite_from", "", CFGF_NONE),
     CFG_STR("bounce_address", "", CFGF_NONE),
     CFG_END(),
@@ -753,6 +754,7 @@ build(cfg_t *cfg, const char *path)
     c->on_dmarc_fail = finding_action(cfg_getstr(ac, "on_dmarc_fail"));
     c->on_spf_fail = finding_action(cfg_getstr(ac, "on_spf_fail"));
     c->on_dns_error = finding_action(cfg_getstr(ac, "on_dns_error"));
+    c->on_bad_from = finding_action(cfg_getstr(ac, "on_bad_from"));
     c->rewrite_from = sg_xstrdup(cfg_getstr(ac, "rewrite_from"));
     c->bounce_address = sg_xstrdup(cfg_getstr(ac, "bounce_address"));
 
@@ -856,6 +858,7 @@ sg_config_load(const char *path, char *const *overrides, size_t n_overrides,
     cfg_set_validate_func(cfg, "alignment|on_dmarc_fail", valid_finding_action);
     cfg_set_validate_func(cfg, "alignment|on_spf_fail", valid_finding_action);
     cfg_set_validate_func(cfg, "alignment|on_dns_error", valid_finding_action);
+    cfg_set_validate_func(cfg, "alignment|on_bad_from", valid_finding_action);
     cfg_set_validate_func(cfg, "alignment|rewrite_from", valid_address);
     cfg_set_validate_func(cfg, "alignment|bounce_address", valid_address);
     cfg_set_validate_func(cfg, "quarantine|release_via", valid_release_via);

@@ -79,6 +79,7 @@ struct sg_config {
     enum sg_config_action on_dmarc_fail; /* DMARC fails and the receiver would act on it */
     enum sg_config_action on_spf_fail;   /* SPF fail, softfail or permerror */
     enum sg_config_action on_dns_error;  /* the prediction could not be made (temperror) */
+    enum sg_config_action on_bad_from;   /* no From address, or several: DMARC cannot pass */
     char *rewrite_from;   /* relay address for a DMARC-safe From; "" = none */
     char *bounce_address; /* aligned, SPF-authorised envelope sender; "" = none */
 

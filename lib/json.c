@@ -193,6 +193,10 @@ sg_json_verdict(const struct sg_verdict *v, const char *file)
         json_object_set_new(al, "rewrite_envelope", json_boolean(a->rewrite_envelope));
         json_object_set_new(al, "rewrite_from", json_boolean(a->rewrite_from));
         json_object_set_new(o, "alignment", al);
+    } else if (v->align.bad_from) {
+        json_t *al = json_object();
+        json_object_set_new(al, "finding", str_or_null(v->align.finding));
+        json_object_set_new(o, "alignment", al);
     }
     return dump(o);
 }

@@ -195,9 +195,16 @@ void
 sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns, const struct sg_keyring *keys,
                   const char *mail_from, struct sg_verdict *v)
 {
-    /* Only outgoing mail with one From that nothing else failed on. */
-    if (dns == NULL || v->origin == SG_ORIGIN_INBOUND || v->from_domain == NULL ||
-        v->dkim == SG_DKIM_ERROR)
+    /* Only outgoing mail that nothing else failed on. */
+    if (dns == NULL || v->origin == SG_ORIGIN_INBOUND || v->dkim == SG_DKIM_ERROR)
+        return;
+    if (v->dkim == SG_DKIM_NO_FROM || v->dkim == SG_DKIM_MULTIPLE_FROM) {
+        sg_alignment_bad_from(cfg, v->dkim == SG_DKIM_NO_FROM ? 0 : 2, &v->align);
+        if ((int)v->align.action > (int)v->action)
+            v->action = (enum sg_action)v->align.action;
+        return;
+    }
+    if (v->from_domain == NULL)
         return;
     const struct sg_signing_key *selected = NULL;
     const char *d = NULL, *relay_d = NULL;

@@ -271,6 +271,8 @@ print_human(const char *file, const struct sg_verdict *v)
                sg_dmarc_disp_name(v->align.dmarc.policy));
         if (v->align.finding != NULL)
             printf("         %s\n", v->align.finding);
+    } else if (v->align.bad_from) {
+        printf("  From: %s\n", v->align.finding);
     }
 }
 

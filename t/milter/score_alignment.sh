@@ -63,6 +63,11 @@ z="--dns-zone $data/zone --ip 203.0.113.25"
     check "... the envelope domain cannot align: send from the From domain" 2 \
         'send with an envelope sender in mijnbakkerij.nl and add ip4:203.0.113.25 to its SPF record' \
         score $z --mail-from bounce@example.com "$data/mijnbakkerij.eml"
+    check "two From addresses: on_bad_from (quarantine), and why" 2 \
+        'From: the message has more than one From address: receivers cannot check DMARC' \
+        score $z "$data/two-from.eml"
+    check "... on_bad_from = reject" 3 '-> reject' \
+        -o alignment.on_bad_from=reject score $z "$data/two-from.eml"
     rw="-o alignment.on_dmarc_fail=rewrite -o alignment.rewrite_from=relay@example.com"
     check "on_dmarc_fail = rewrite: From rewritten, the message goes" 0 '"rewrite_from": true' \
         $rw score --json $z "$data/mijnbakkerij.eml"

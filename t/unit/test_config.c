@@ -148,6 +148,8 @@ static const struct {
      "on_dns_error \"rewrite\": use accept, tag, quarantine or reject"},
     {"alignment {\n rewrite_from = \"<relay@relay.example>\"\n}\n", 2,
      "rewrite_from \"<relay@relay.example>\" is not a mail address"},
+    {"alignment { on_bad_from = \"rewrite\" }\n", 1,
+     "on_bad_from \"rewrite\": use accept, tag, quarantine or reject"},
     {"alignment { bounce_address = \"bounces\" }\n", 1,
      "bounce_address \"bounces\" is not a mail address"},
     {"alignment { on_dns_error = \"drop\" }\n", 1, "on_dns_error \"drop\": use accept"},
@@ -259,6 +261,9 @@ test_quarantine_defaults(void **state)
     assert_int_equal(cfg->on_dmarc_fail, SG_CONFIG_QUARANTINE);
     assert_int_equal(cfg->on_spf_fail, SG_CONFIG_ACCEPT);
     assert_int_equal(cfg->on_dns_error, SG_CONFIG_ACCEPT);
+    assert_int_equal(cfg->on_bad_from, SG_CONFIG_QUARANTINE);
+    assert_string_equal(cfg->rewrite_from, "");
+    assert_string_equal(cfg->bounce_address, "");
     sg_config_free(&cfg);
     assert_int_equal(load_text("state_directory = \"/srv/sg\"\n"
                                "alignment {\n egress_ips = {\"203.0.113.25\", \"2001:db8::25\"}\n"

@@ -506,6 +506,35 @@ test_alignment(void **state)
     sg_verdict_clear(&v);
     teardown((void **)&f);
 
+    /* Not exactly one From address: a finding of its own (on_bad_from,
+     * quarantine by default), with the reason in a rejection. */
+    f = align_runtime("");
+    static const char *const bad[] = {
+        "From: a@example.nl, b@example.nl\r\nTo: k@example.com\r\nSubject: x\r\n\r\nhi\r\n",
+        "From: a@example.nl\r\nFrom: b@example.nl\r\nTo: k@example.com\r\n\r\nhi\r\n",
+        "From: undisclosed-senders:;\r\nTo: k@example.com\r\nSubject: x\r\n\r\nhi\r\n",
+        "To: k@example.com\r\nSubject: x\r\n\r\nhi\r\n",
+    };
+    for (size_t i = 0; i < SG_NELEM(bad); i++) {
+        run_from(f, bad[i], "factuur@example.nl", &v);
+        assert_true(v.align.bad_from);
+        assert_int_equal(v.action, SG_ACTION_QUARANTINE);
+        assert_non_null(strstr(v.align.finding, i < 2 ? "more than one From address"
+                                                       : "no From address"));
+        sg_verdict_clear(&v);
+    }
+    teardown((void **)&f);
+    f = align_runtime("on_bad_from = \"reject\"");
+    run_from(f, bad[0], "factuur@example.nl", &v);
+    assert_int_equal(v.action, SG_ACTION_REJECT);
+    text = sg_verdict_reject_text(&v);
+    assert_string_equal(text, "Not sent: the message has more than one From address: receivers "
+                              "cannot check DMARC for it, and large ones (Gmail, Outlook) refuse "
+                              "it; send it with exactly one address in one From field");
+    free(text);
+    sg_verdict_clear(&v);
+    teardown((void **)&f);
+
     /* Without egress IPs nothing is predicted. */
     f = make_runtime("1M", "");
     assert_null(f->rt->spf);
@@ -514,6 +543,11 @@ test_alignment(void **state)
     free(msg);
     assert_false(v.align.checked);
     assert_int_equal(v.action, SG_ACTION_ACCEPT);
+    sg_verdict_clear(&v);
+    run_from(f, bad[0], "factuur@example.nl", &v);
+    assert_false(v.align.bad_from);
+    assert_null(v.align.finding);
+    assert_true(v.action < SG_ACTION_QUARANTINE); /* the content rules may tag it */
     sg_verdict_clear(&v);
     teardown((void **)&f);
 }
