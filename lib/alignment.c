@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* rank - how bad an SPF result is for the receiver, worst highest */
@@ -106,8 +107,8 @@ append(char **line, char *part)
 /* sg_alignment_check - SPF per egress IP, DMARC, findings, rewrites, action */
 void
 sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
-                   const char *from_domain, const char *dkim_d, const char *relay_d,
-                   struct sg_alignment *a)
+                   const char *from_addr, const char *from_domain, const char *dkim_d,
+                   const char *relay_d, struct sg_alignment *a)
 {
     memset(a, 0, sizeof(*a));
     a->action = SG_CONFIG_ACCEPT;
@@ -133,27 +134,44 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     const char *spf_domain = a->spf_domain;
     bool spf_bad = a->spf == SG_SPF_FAIL || a->spf == SG_SPF_SOFTFAIL || a->spf == SG_SPF_PERMERROR;
     if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE) {
-        const char *bounce_domain = strrchr(cfg->bounce_address, '@') + 1;
-        char ip[64] = "";
-        enum sg_spf_result r =
-            worst_spf(cfg, dns, cfg->bounce_address, helo, ip, sizeof(ip), NULL);
-        if (r == SG_SPF_PASS) {
-            a->rewrite_envelope = true;
-            a->action = SG_CONFIG_REWRITE;
-            spf = r;
-            spf_domain = bounce_domain;
+        /* First the author's own address (aligned, and bounces reach the
+         * author), then bounce_address; the first whose SPF passes. */
+        const char *candidates[2];
+        size_t n = 0;
+        const char *at = from_addr ? strrchr(from_addr, '@') : NULL;
+        if (at != NULL && strcasecmp(at + 1, a->spf_domain) != 0)
+            candidates[n++] = from_addr;
+        if (cfg->bounce_address[0] != '\0')
+            candidates[n++] = cfg->bounce_address;
+        char tried[600] = "";
+        for (size_t i = 0; i < n && !a->rewrite_envelope; i++) {
+            char ip[64] = "";
+            enum sg_spf_result r = worst_spf(cfg, dns, candidates[i], helo, ip, sizeof(ip), NULL);
+            if (r == SG_SPF_PASS) {
+                a->rewrite_envelope = true;
+                a->envelope = sg_xstrdup(candidates[i]);
+                a->action = SG_CONFIG_REWRITE;
+                spf = r;
+                spf_domain = strrchr(a->envelope, '@') + 1;
+            } else {
+                size_t used = strlen(tried);
+                snprintf(tried + used, sizeof(tried) - used, "%s%s (SPF %s from %s)",
+                         used ? ", " : "", candidates[i], sg_spf_result_name(r), ip);
+            }
+        }
+        if (a->rewrite_envelope)
             append(&why, sg_xasprintf("%s does not authorise %s (SPF %s): envelope sender "
                                       "rewritten to %s",
                                       a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
-                                      cfg->bounce_address));
-        } else {
-            append(&why, sg_xasprintf("%s does not authorise %s (SPF %s), and bounce_address %s "
-                                      "does not pass SPF from %s either (SPF %s): add ip4:%s "
-                                      "to the SPF record of %s",
+                                      a->envelope));
+        else
+            append(&why, sg_xasprintf("%s does not authorise %s (SPF %s), and no envelope "
+                                      "sender to rewrite to passes: %s; add %s:%s to the SPF "
+                                      "record of %s",
                                       a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
-                                      cfg->bounce_address, ip, sg_spf_result_name(r), ip,
-                                      bounce_domain));
-        }
+                                      n ? tried : "no From address or bounce_address",
+                                      mechanism(a->spf_ip), a->spf_ip,
+                                      from_domain ? from_domain : a->spf_domain));
     }
 
     struct sg_dmarc_policy policy;
@@ -227,6 +245,7 @@ void
 sg_alignment_clear(struct sg_alignment *a)
 {
     free(a->finding);
+    free(a->envelope);
     memset(a, 0, sizeof(*a));
 }
 

@@ -23,21 +23,24 @@ struct sg_alignment {
     enum sg_config_action action; /* the strongest configured action of the findings */
     char *finding;             /* one line for a person and the SMTP reply, NULL when fine */
     /* The rewrites that make the message pass (action rewrite): the envelope
-     * sender becomes cfg->bounce_address (its SPF passes: checked), and the
-     * From becomes cfg->rewrite_from, signed for its domain.  spf and dmarc
-     * above describe the message as it came. */
+     * sender becomes envelope (the From address, else cfg->bounce_address:
+     * the first whose SPF passes), and the From becomes cfg->rewrite_from,
+     * signed for its domain.  spf and dmarc above describe the message as
+     * it came. */
     bool rewrite_envelope;
+    char *envelope; /* the new envelope sender when rewrite_envelope */
     bool rewrite_from;
 };
 
 /* sg_alignment_check - fill *a (free with sg_alignment_clear) for a message
- * with envelope sender mail_from ("" = null sender) and From domain
- * from_domain that sendguard will sign with dkim_d (NULL: it will not);
+ * with envelope sender mail_from ("" = null sender) and From address
+ * from_addr (domain from_domain) that sendguard will sign with dkim_d
+ * (NULL: it will not);
  * relay_d is the d= it would sign a From rewritten to cfg->rewrite_from with
  * (NULL: it has no key for that domain, so it cannot rewrite the From). */
 void sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
-                        const char *from_domain, const char *dkim_d, const char *relay_d,
-                        struct sg_alignment *a);
+                        const char *from_addr, const char *from_domain, const char *dkim_d,
+                        const char *relay_d, struct sg_alignment *a);
 
 /* sg_alignment_bad_from - fill *a for an outgoing message whose From field
  * has no address (nfrom 0) or several (nfrom > 1): no receiver can check

@@ -800,13 +800,6 @@ check_cross(const struct sg_config *c, char **error_r)
                                 c->path);
         return false;
     }
-    if (c->on_spf_fail == SG_CONFIG_REWRITE && c->bounce_address[0] == '\0') {
-        *error_r = sg_xasprintf("%s: alignment: on_spf_fail = \"rewrite\" needs bounce_address, "
-                                "an envelope sender in a domain whose SPF record authorises "
-                                "egress_ips",
-                                c->path);
-        return false;
-    }
     return true;
 }
 

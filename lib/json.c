@@ -191,6 +191,7 @@ sg_json_verdict(const struct sg_verdict *v, const char *file)
         json_object_set_new(al, "dkim_aligned", json_boolean(a->dmarc.dkim_aligned));
         json_object_set_new(al, "finding", str_or_null(a->finding));
         json_object_set_new(al, "rewrite_envelope", json_boolean(a->rewrite_envelope));
+        json_object_set_new(al, "envelope", a->envelope ? json_string(a->envelope) : json_null());
         json_object_set_new(al, "rewrite_from", json_boolean(a->rewrite_from));
         json_object_set_new(o, "alignment", al);
     } else if (v->align.bad_from) {

@@ -216,8 +216,8 @@ sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns, const struct 
         sg_keyring_select(keys, relay, cfg->sign_subdomains, &selected, &relay_d) == 0)
         relay_d = NULL;
     free(relay);
-    sg_alignment_check(cfg, dns, mail_from ? mail_from : "", v->from_domain, d, relay_d,
-                       &v->align);
+    sg_alignment_check(cfg, dns, mail_from ? mail_from : "", v->from_addr, v->from_domain, d,
+                       relay_d, &v->align);
     if ((int)v->align.action > (int)v->action)
         v->action = (enum sg_action)v->align.action;
 }
@@ -241,7 +241,7 @@ static const char *
 rewrite(const struct sg_config *cfg, struct sg_msg *msg, struct sg_verdict *v)
 {
     if (v->align.rewrite_envelope)
-        v->new_mail_from = sg_xstrdup(cfg->bounce_address);
+        v->new_mail_from = sg_xstrdup(v->align.envelope);
     if (!v->align.rewrite_from)
         return v->from_domain;
     size_t n = 0;

@@ -29,7 +29,8 @@ messages, each delivered exactly once:
              envelope), d=example.nl, logged action=accept without rewrite=
   envonly    From factuur@example.nl (key: DKIM aligns, DMARC passes), envelope
              bounce@spf-fail.test (v=spf1 -all): From unchanged, d=example.nl, envelope
-             bounces@relay.test, logged rewrite=envelope
+             factuur@example.nl (the From address comes first when its SPF passes:
+             aligned, and bounces reach the author; pyspf: pass), logged rewrite=envelope
   pnone      laks.test (SPF fail, p=none, no key): From not rewritten (the receiver would
              not act), envelope rewritten (SPF fails), logged rewrite=envelope
 
@@ -142,7 +143,7 @@ CASES = {
     "envonly": dict(
         from_field="Administratie <factuur@example.nl>",
         envelope="bounce@spf-fail.test", extra=[], rewrite="envelope", new_name=None,
-        orig=None, envelope_out=BOUNCE, signer="example.nl",
+        orig=None, envelope_out="factuur@example.nl", signer="example.nl",
         log={"spf": "fail", "spf_domain": "spf-fail.test", "dmarc": "pass",
              "policy": "reject", "dkim": "signed", "d": "example.nl"}),
     "pnone": dict(
@@ -480,6 +481,15 @@ class RewriteTest(Checks):
                        f"as sendguard predicted (for the original envelope)",
                        f"sendguard logged spf={logged} ({explanation}); this test expects "
                        f"{want.get(name, result)}")
+        # envonly: the envelope became the From address, which pyspf passes (aligned).
+        got = self.got.get("envonly")
+        if got is not None:
+            env = envelope_sender(got)
+            (result, expl), = pyspf(self.w.netns, [[EGRESS_IP, env, HELO]])
+            self.check(env == "factuur@example.nl" and result == "pass",
+                       "(spf) (envonly) the envelope became the From address factuur@example.nl, "
+                       "which pyspf passes: SPF aligned with the From domain",
+                       f"envelope <{env}>; pyspf: {result} ({expl})")
         # DMARC at the receiver, the SPF half: an envelope rewritten to bounces@relay.test
         # passes SPF and aligns with a From of relay.test.
         for name in ("display", "replyto", "noname", "utf8"):

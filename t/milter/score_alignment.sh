@@ -79,8 +79,12 @@ z="--dns-zone $data/zone --ip 203.0.113.25"
     check "on_spf_fail = rewrite: the envelope sender is" 2 '"rewrite_envelope": true' \
         -o alignment.on_spf_fail=rewrite -o alignment.bounce_address=bounces@example.com \
         score --json $z "$data/mijnbakkerij.eml"
+    check "... to the From address, aligned, when its SPF passes" 0 \
+        'mijnbakkerij.nl does not authorise 203.0.113.25 (SPF fail): envelope sender rewritten to factuur@example.nl' \
+        -o alignment.on_spf_fail=rewrite score $z --mail-from bounce@mijnbakkerij.nl \
+        "$data/example-nl.eml"
     check "... but not to a bounce address that fails SPF itself" 2 \
-        'bounce_address bounces@mijnbakkerij.nl does not pass SPF from 203.0.113.25 either' \
+        'no envelope sender to rewrite to passes: bounces@mijnbakkerij.nl (SPF fail from 203.0.113.25)' \
         -o alignment.on_spf_fail=rewrite -o alignment.bounce_address=bounces@mijnbakkerij.nl \
         score $z "$data/mijnbakkerij.eml"
 }

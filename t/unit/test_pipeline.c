@@ -658,13 +658,15 @@ test_rewrite(void **state)
     free(hdr);
     sg_verdict_clear(&v);
 
-    /* The envelope alone: DKIM aligns for example.nl, SPF of the envelope fails. */
+    /* The envelope alone: SPF of the envelope (another domain) fails, the
+     * From address's passes: that becomes the envelope sender, aligned. */
     msg = align_msg("factuur@example.nl");
     run_msg(f, msg, "bounce@spf-fail.test", &v, &hdr);
     free(msg);
     assert_int_equal(v.action, SG_ACTION_REWRITE);
     assert_null(v.new_from);
-    assert_string_equal(v.new_mail_from, "bounces@relay.test");
+    assert_string_equal(v.new_mail_from, "factuur@example.nl");
+    assert_true(v.align.dmarc.spf_aligned);
     assert_string_equal(v.d, "example.nl");
     line = sg_verdict_log_line(&v, "bounce@spf-fail.test", 1);
     assert_non_null(strstr(line, " rewrite=envelope "));
@@ -683,15 +685,21 @@ test_rewrite(void **state)
     sg_verdict_clear(&v);
     teardown((void **)&f);
 
-    /* A bounce address that fails SPF itself is not used: the finding says so. */
+    /* Neither the From address nor a bounce address that pass SPF: no
+     * envelope rewrite, and the finding says what was tried (the From is
+     * still rewritten: DMARC would fail). */
     f = rewrite_runtime("bounces@spf-fail.test", true, &error);
-    msg = align_msg("factuur@example.nl");
+    msg = align_msg("factuur@mijnbakkerij.nl");
     run_msg(f, msg, "bounce@laks.test", &v, &hdr);
     free(msg);
     assert_null(v.new_mail_from);
-    assert_int_equal(v.action, SG_ACTION_ACCEPT);
-    assert_non_null(strstr(v.align.finding, "bounce_address bounces@spf-fail.test does not pass "
-                                            "SPF from 203.0.113.25 either (SPF fail)"));
+    assert_non_null(v.new_from);
+    assert_non_null(strstr(v.align.finding, "laks.test does not authorise 203.0.113.25 (SPF "
+                                            "fail), and no envelope sender to rewrite to passes: "
+                                            "factuur@mijnbakkerij.nl (SPF fail from "
+                                            "203.0.113.25), bounces@spf-fail.test (SPF fail from "
+                                            "203.0.113.25); add ip4:203.0.113.25 to the SPF "
+                                            "record of mijnbakkerij.nl"));
     free(hdr);
     sg_verdict_clear(&v);
     teardown((void **)&f);
