@@ -108,7 +108,7 @@ append(char **line, char *part)
 void
 sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
                    const char *from_addr, const char *from_domain, const char *dkim_d,
-                   const char *relay_d, struct sg_alignment *a)
+                   const char *relay_d, unsigned can_rewrite, struct sg_alignment *a)
 {
     memset(a, 0, sizeof(*a));
     a->action = SG_CONFIG_ACCEPT;
@@ -133,13 +133,26 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     enum sg_spf_result spf = a->spf; /* as the receiver will see it */
     const char *spf_domain = a->spf_domain;
     bool spf_bad = a->spf == SG_SPF_FAIL || a->spf == SG_SPF_SOFTFAIL || a->spf == SG_SPF_PERMERROR;
-    if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE) {
+    bool null_sender = mail_from == NULL || mail_from[0] == '\0';
+    if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE && null_sender) {
+        append(&why, sg_xasprintf("the null sender's HELO name %s does not authorise %s (SPF "
+                                  "%s); a bounce keeps its null sender: add %s:%s to the SPF "
+                                  "record of %s",
+                                  a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
+                                  mechanism(a->spf_ip), a->spf_ip, a->spf_domain));
+    } else if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE &&
+               !(can_rewrite & SG_REWRITE_ENVELOPE)) {
+        append(&why, sg_xasprintf("%s does not authorise %s (SPF %s), and the MTA does not let "
+                                  "sendguard change the envelope sender (Postfix: "
+                                  "milter_protocol = 6)",
+                                  a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf)));
+    } else if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE) {
         /* First the author's own address (aligned, and bounces reach the
          * author), then bounce_address; the first whose SPF passes. */
         const char *candidates[2];
         size_t n = 0;
         const char *at = from_addr ? strrchr(from_addr, '@') : NULL;
-        if (at != NULL && strcasecmp(at + 1, a->spf_domain) != 0)
+        if (at != NULL && strcasecmp(at + 1, a->spf_domain) != 0 && sg_addr_plain(from_addr))
             candidates[n++] = from_addr;
         if (cfg->bounce_address[0] != '\0')
             candidates[n++] = cfg->bounce_address;
@@ -169,7 +182,9 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
                                       "sender to rewrite to passes: %s; add %s:%s to the SPF "
                                       "record of %s",
                                       a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
-                                      n ? tried : "no From address or bounce_address",
+                                      n ? tried
+                                        : "the From address is no other (plain) address and "
+                                          "no bounce_address is set",
                                       mechanism(a->spf_ip), a->spf_ip,
                                       from_domain ? from_domain : a->spf_domain));
     }
@@ -183,7 +198,8 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
 
     if (a->dmarc.result == SG_DMARC_RESULT_FAIL && a->dmarc.policy != SG_DMARC_DISP_NONE) {
         char *text = sg_dmarc_explain(&a->dmarc, a->spf_ip);
-        if (cfg->on_dmarc_fail == SG_CONFIG_REWRITE && relay_d != NULL) {
+        if (cfg->on_dmarc_fail == SG_CONFIG_REWRITE && relay_d != NULL &&
+            (can_rewrite & SG_REWRITE_FROM)) {
             /* Sent on behalf of the author, by a domain that signs. */
             a->rewrite_from = true;
             a->action = stronger(a->action, SG_CONFIG_REWRITE);
@@ -191,8 +207,10 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
                                       "From in Reply-To",
                                       text, cfg->rewrite_from, relay_d));
         } else {
-            /* rewrite without a key for the relay domain (sendguard refuses
-             * to start like that, but sendguardctl score may) holds it. */
+            /* A rewrite that cannot be made - no key for the relay domain
+             * (sendguard refuses to start like that, sendguardctl score
+             * may not), or an MTA that does not allow header changes -
+             * holds it. */
             a->action = stronger(a->action, cfg->on_dmarc_fail == SG_CONFIG_REWRITE
                                                 ? SG_CONFIG_QUARANTINE
                                                 : cfg->on_dmarc_fail);
@@ -236,7 +254,7 @@ sg_alignment_bad_from(const struct sg_config *cfg, size_t nfrom, struct sg_align
     a->finding = sg_xasprintf("%s: receivers cannot check DMARC for it, and large ones (Gmail, "
                               "Outlook) refuse it; send it with exactly one address in one From "
                               "field",
-                              nfrom == 0 ? "the message has no From address"
+                              nfrom == 0 ? "the message has no (readable) From address"
                                          : "the message has more than one From address");
 }
 

@@ -13,6 +13,12 @@
 #include "dmarc.h"
 #include "spf.h"
 
+/* What the MTA lets sendguard rewrite (negotiated by the milter); a rewrite
+ * it does not allow is not planned. */
+#define SG_REWRITE_ENVELOPE 1u
+#define SG_REWRITE_FROM 2u
+#define SG_REWRITE_ALL (SG_REWRITE_ENVELOPE | SG_REWRITE_FROM)
+
 struct sg_alignment {
     bool checked;              /* false: no egress IPs, no From domain, or not outgoing */
     bool bad_from;             /* not one From address: only action and finding are set */
@@ -25,8 +31,9 @@ struct sg_alignment {
     /* The rewrites that make the message pass (action rewrite): the envelope
      * sender becomes envelope (the From address, else cfg->bounce_address:
      * the first whose SPF passes), and the From becomes cfg->rewrite_from,
-     * signed for its domain.  spf and dmarc above describe the message as
-     * it came. */
+     * signed for its domain.  spf describes the envelope sender as it came,
+     * dmarc the From domain after an envelope rewrite (what decides whether
+     * the From must be rewritten too). */
     bool rewrite_envelope;
     char *envelope; /* the new envelope sender when rewrite_envelope */
     bool rewrite_from;
@@ -37,10 +44,12 @@ struct sg_alignment {
  * from_addr (domain from_domain) that sendguard will sign with dkim_d
  * (NULL: it will not);
  * relay_d is the d= it would sign a From rewritten to cfg->rewrite_from with
- * (NULL: it has no key for that domain, so it cannot rewrite the From). */
+ * (NULL: it has no key for that domain, so it cannot rewrite the From);
+ * can_rewrite is what the MTA allows (SG_REWRITE_*).  The null sender's
+ * envelope is never rewritten (bounces and auto-replies keep it). */
 void sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
                         const char *from_addr, const char *from_domain, const char *dkim_d,
-                        const char *relay_d, struct sg_alignment *a);
+                        const char *relay_d, unsigned can_rewrite, struct sg_alignment *a);
 
 /* sg_alignment_bad_from - fill *a for an outgoing message whose From field
  * has no address (nfrom 0) or several (nfrom > 1): no receiver can check

@@ -120,6 +120,44 @@ sg_strlcpy(char *dst, const char *src, size_t size)
     return len;
 }
 
+/* sg_addr_plain - dot-atom@labels, ASCII */
+bool
+sg_addr_plain(const char *addr)
+{
+    const char *at = strchr(addr, '@');
+    if (at == NULL || at == addr || strchr(at + 1, '@') != NULL)
+        return false;
+    /* local part: atext and single dots, not first or last */
+    for (const char *p = addr; p < at; p++) {
+        bool dot = *p == '.';
+        if (dot && (p == addr || p + 1 == at || p[1] == '.'))
+            return false;
+        if (!dot && !isalnum((unsigned char)*p) && strchr("!#$%&'*+/=?^_`{|}~-", *p) == NULL)
+            return false;
+        if ((unsigned char)*p >= 0x80)
+            return false;
+    }
+    /* domain: labels of letters, digits and hyphens, at least two */
+    size_t labels = 0, len = 0;
+    for (const char *p = at + 1;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (len == 0 || len > 63)
+                return false;
+            labels++;
+            len = 0;
+            if (*p == '\0')
+                break;
+        } else if (isalnum((unsigned char)*p) && (unsigned char)*p < 0x80) {
+            len++;
+        } else if (*p == '-' && len > 0) {
+            len++;
+        } else {
+            return false;
+        }
+    }
+    return labels >= 2;
+}
+
 /* sg_str_lower - ASCII lower case in place */
 char *
 sg_str_lower(char *s)

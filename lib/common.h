@@ -35,6 +35,11 @@ void sg_strv_free(char **list);
 /* sg_strlcpy - copy with truncation, always NUL-terminated; returns strlen(src) */
 size_t sg_strlcpy(char *dst, const char *src, size_t size);
 
+/* sg_addr_plain - is addr a plain ASCII local@domain (a dot-atom local
+ * part, letter/digit/hyphen labels, at least two), usable as an envelope
+ * sender as it is? */
+bool sg_addr_plain(const char *addr);
+
 /* sg_str_lower - lower-case ASCII in place; returns s */
 char *sg_str_lower(char *s);
 

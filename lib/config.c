@@ -574,21 +574,17 @@ valid_finding_action(cfg_t *cfg, cfg_opt_t *opt)
     return -1;
 }
 
-/* valid_address - "" or local@domain: no spaces, no angle brackets */
+/* valid_address - "" or a plain local@domain.example: no display name, no
+ * angle brackets, ASCII */
 static int
 valid_address(cfg_t *cfg, cfg_opt_t *opt)
 {
     const char *v = cfg_opt_getnstr(opt, 0);
-    const char *at = strrchr(v, '@');
-    if (v[0] == '\0')
+    if (v[0] == '\0' || sg_addr_plain(v))
         return 0;
-    if (at == NULL || at == v || strchr(at + 1, '.') == NULL || at[strlen(at) - 1] == '.' ||
-        strpbrk(v, " \t<>\"(),;:[]\\") != NULL) {
-        cfg_error(cfg, "%s \"%s\" is not a mail address (local@domain.example, no <>)",
-                  opt->name, v);
-        return -1;
-    }
-    return 0;
+    cfg_error(cfg, "%s \"%s\" is not a plain mail address (local@domain.example, ASCII, no <>)",
+              opt->name, v);
+    return -1;
 }
 
 /* valid_ip_list - IPv4 or IPv6 addresses, no prefixes */

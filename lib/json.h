@@ -4,7 +4,7 @@
  * that admins script against (README, sendguardctl(8)):
  *
  *   { "file": "invoice.eml",            (only when a file name is given)
- *     "action": "accept",               accept | tag | quarantine | reject | tempfail
+ *     "action": "accept",               accept | tag | rewrite | quarantine | reject | tempfail
  *     "score": 2.5,
  *     "from": "factuur@example.nl",     null when there is not exactly one From address
  *     "from_domain": "example.nl",      null likewise

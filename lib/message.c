@@ -76,6 +76,9 @@ sg_msg_header_replace(struct sg_msg *m, const char *name, const char *value)
         m->header_bytes -= strlen(m->headers[i].value);
         free(m->headers[i].value);
         m->headers[i].value = sg_xstrdup(value);
+        /* The MTA writes the name it is given ("FROM:" becomes "From:"). */
+        free(m->headers[i].name);
+        m->headers[i].name = sg_xstrdup(name);
         return true;
     }
     return false;

@@ -26,7 +26,8 @@ void sg_msg_free(struct sg_msg **msg);
 void sg_msg_add_header(struct sg_msg *msg, const char *name, const char *value);
 
 /* sg_msg_header_replace - give the first field named name (case-insensitive)
- * a copy of value (as in sg_msg_add_header); false when there is none */
+ * a copy of value (as in sg_msg_add_header), and name as it is spelt here,
+ * as an MTA does with smfi_chgheader; false when there is none */
 bool sg_msg_header_replace(struct sg_msg *msg, const char *name, const char *value);
 
 /* sg_msg_header_overflow - were fields dropped for exceeding the limit? */

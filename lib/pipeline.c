@@ -193,7 +193,7 @@ _Static_assert((int)SG_CONFIG_ACCEPT == (int)SG_ACTION_ACCEPT &&
 /* sg_pipeline_align - SPF/DMARC findings strengthen the action */
 void
 sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns, const struct sg_keyring *keys,
-                  const char *mail_from, struct sg_verdict *v)
+                  const char *mail_from, unsigned can_rewrite, struct sg_verdict *v)
 {
     /* Only outgoing mail that nothing else failed on. */
     if (dns == NULL || v->origin == SG_ORIGIN_INBOUND || v->dkim == SG_DKIM_ERROR)
@@ -213,23 +213,25 @@ sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns, const struct 
         d = NULL;
     char *relay = cfg->rewrite_from[0] ? sg_addr_domain(cfg->rewrite_from) : NULL;
     if (keys == NULL || relay == NULL ||
-        sg_keyring_select(keys, relay, cfg->sign_subdomains, &selected, &relay_d) == 0)
+        sg_keyring_select(keys, relay, false, &selected, &relay_d) == 0)
         relay_d = NULL;
     free(relay);
+    /* The relay domain's own key: a parent's d= fails adkim=s. */
     sg_alignment_check(cfg, dns, mail_from ? mail_from : "", v->from_addr, v->from_domain, d,
-                       relay_d, &v->align);
+                       relay_d, can_rewrite, &v->align);
     if ((int)v->align.action > (int)v->action)
         v->action = (enum sg_action)v->align.action;
 }
 
-/* unfold - a header value on one line: folding line breaks removed */
+/* without_cr - a header value with its folding as the MTA writes it (LF,
+ * which Postfix turns into CRLF; a folded value stays within its lines) */
 static char *
-unfold(const char *value)
+without_cr(const char *value)
 {
     char *out = sg_xstrdup(value);
     char *w = out;
     for (const char *r = value; *r; r++)
-        if (*r != '\r' && *r != '\n')
+        if (*r != '\r')
             *w++ = *r;
     *w = '\0';
     return out;
@@ -254,7 +256,7 @@ rewrite(const struct sg_config *cfg, struct sg_msg *msg, struct sg_verdict *v)
         return v->from_domain;
     /* Replies still reach the author. */
     if (sg_msg_header_find(msg, "Reply-To", &n) == NULL) {
-        v->reply_to = unfold(from);
+        v->reply_to = without_cr(from);
         sg_msg_add_header(msg, "Reply-To", v->reply_to);
     }
     sg_msg_header_replace(msg, "From", v->new_from);
@@ -264,16 +266,18 @@ rewrite(const struct sg_config *cfg, struct sg_msg *msg, struct sg_verdict *v)
 /* sg_pipeline_run - one message, start to verdict */
 void
 sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
-                const char *mail_from, long long released, struct sg_verdict *v)
+                const char *mail_from, long long released, unsigned can_rewrite,
+                struct sg_verdict *v)
 {
     sg_pipeline_analyse(rt->cfg, rt->rules, msg, origin, time(NULL), v);
-    sg_pipeline_align(rt->cfg, rt->spf, rt->keys, mail_from, v);
+    sg_pipeline_align(rt->cfg, rt->spf, rt->keys, mail_from, can_rewrite, v);
     if (released > 0) {
         /* An administrator looked at it and let it go: the content decides nothing. */
         v->released = released;
         if (v->action == SG_ACTION_TAG || v->action == SG_ACTION_QUARANTINE ||
             v->action == SG_ACTION_REJECT)
-            v->action = SG_ACTION_ACCEPT;
+            v->action = v->align.rewrite_from || v->align.rewrite_envelope ? SG_ACTION_REWRITE
+                                                                            : SG_ACTION_ACCEPT;
     }
     /* What leaves is rewritten as planned, then signed. */
     bool leaves = v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_TAG ||
@@ -293,8 +297,13 @@ sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin
         add_missing(msg, d, v);
     }
     sign(rt, msg, from_domain, v);
-    if (v->dkim == SG_DKIM_ERROR)
+    if (v->dkim == SG_DKIM_ERROR) {
+        /* Unsigned, a relay From fails DMARC for the relay: keep the author's. */
+        free(v->new_from);
+        free(v->reply_to);
+        v->new_from = v->reply_to = NULL;
         v->action = decide(rt->cfg, v);
+    }
 }
 
 /* sg_verdict_fail - an internal failure decides the verdict */
@@ -395,14 +404,16 @@ sg_verdict_reject_text(const struct sg_verdict *v)
     return sg_xstrdup(buf);
 }
 
-/* sg_verdict_tagged - tag, or a rewrite with a score at tag_at */
+/* sg_verdict_tagged - tag, or a rewrite with a score at tag_at (not when
+ * released: an administrator let the content go) */
 bool
 sg_verdict_tagged(const struct sg_config *cfg, const struct sg_verdict *v)
 {
     if (cfg->tag_header[0] == '\0')
         return false;
-    return v->action == SG_ACTION_TAG || (v->action == SG_ACTION_REWRITE && cfg->tag_at > 0 &&
-                                          v->score.total >= cfg->tag_at);
+    return v->action == SG_ACTION_TAG ||
+           (v->action == SG_ACTION_REWRITE && v->released == 0 && cfg->tag_at > 0 &&
+            v->score.total >= cfg->tag_at);
 }
 
 /* sg_verdict_tag_value - score and rule ids for the tag header */

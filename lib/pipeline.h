@@ -82,16 +82,18 @@ void sg_pipeline_analyse(const struct sg_config *cfg, const struct sg_rules *rul
  * d= keys will sign with, and let the findings strengthen v->action */
 void sg_pipeline_align(const struct sg_config *cfg, struct sg_spf *dns,
                        const struct sg_keyring *keys, const char *mail_from,
-                       struct sg_verdict *v);
+                       unsigned can_rewrite, struct sg_verdict *v);
 
 /* sg_pipeline_run - analyse, predict alignment, decide, rewrite and sign what
  * leaves; always fills *v (free with sg_verdict_clear).  mail_from: the
  * envelope sender ("" = null sender).  released: the quarantine id whose
  * release token the message carried (0 = none): the content and alignment
  * are still analysed and logged, but tag, quarantine and reject become
- * accept, once. */
+ * accept, once.  can_rewrite: what the MTA lets sendguard rewrite
+ * (SG_REWRITE_*, alignment.h). */
 void sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin origin,
-                     const char *mail_from, long long released, struct sg_verdict *v);
+                     const char *mail_from, long long released, unsigned can_rewrite,
+                     struct sg_verdict *v);
 
 /* sg_verdict_fail - mark a verdict as an internal failure (the spool could
  * not be written, the MTA refused a header...), taking ownership of error,

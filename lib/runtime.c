@@ -32,7 +32,7 @@ check_relay_key(const struct sg_config *cfg, const struct sg_keyring *keys, char
     const struct sg_signing_key *selected;
     const char *d;
     enum sg_rc rc = SG_OK;
-    if (sg_keyring_select(keys, relay, cfg->sign_subdomains, &selected, &d) == 0) {
+    if (sg_keyring_select(keys, relay, false, &selected, &d) == 0) { /* its own key */
         *error_r = sg_xasprintf("alignment: rewrite_from %s: sendguard has no DKIM key for %s, "
                                 "so a rewritten From would fail DMARC too; create one "
                                 "(sendguardctl keygen %s SELECTOR) and publish it",

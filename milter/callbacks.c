@@ -143,6 +143,10 @@ on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
     c->actions = *pf0;
     *pf2 = 0;
     *pf3 = 0;
+    static int warned;
+    if (!(f0 & SMFIF_CHGFROM) && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+        sg_warn("the MTA does not allow changing the envelope sender (Postfix: milter_protocol "
+                "= 6): on_spf_fail = rewrite cannot rewrite it");
     if (!(f0 & SMFIF_ADDHDRS)) {
         sg_warn("the MTA does not allow adding headers: sendguard cannot sign");
         return SMFIS_REJECT;
@@ -423,7 +427,8 @@ record_verdict(const char *qid, const struct sg_verdict *v)
 {
     /* Releases are counted apart from what passed on its own. */
     const char *action = v->origin == SG_ORIGIN_INBOUND ? "inbound"
-                         : v->released > 0 && v->action == SG_ACTION_ACCEPT
+                         : v->released > 0 &&
+                                 (v->action == SG_ACTION_ACCEPT || v->action == SG_ACTION_REWRITE)
                              ? "released"
                              : sg_action_name(v->action);
     sg_recorder_add((long long)time(NULL), qid, action, v->score.total, sg_verdict_top_rule(v));
@@ -467,14 +472,13 @@ on_eom(SMFICTX *ctx)
         sg_verdict_fail(cfg, &v, error);
         v.action = SG_ACTION_TEMPFAIL;
     } else {
-        sg_pipeline_run(m->rt, m->msg, m->origin, m->envfrom, released, &v);
+        unsigned can_rewrite = ((c->actions & SMFIF_CHGFROM) ? SG_REWRITE_ENVELOPE : 0) |
+                               ((c->actions & SMFIF_CHGHDRS) ? SG_REWRITE_FROM : 0);
+        sg_pipeline_run(m->rt, m->msg, m->origin, m->envfrom, released, can_rewrite, &v);
+        bool from_changed = v.new_from != NULL;
         if ((v.new_mail_from || v.new_from) && !rewrite(ctx, c, &v))
             sg_verdict_fail(cfg, &v,
-                            sg_xstrdup(v.new_mail_from && !(c->actions & SMFIF_CHGFROM)
-                                           ? "the MTA does not let milters change the envelope "
-                                             "sender (on_spf_fail = rewrite)"
-                                           : "the MTA refused to rewrite From or the envelope "
-                                             "sender"));
+                            sg_xstrdup("the MTA refused to rewrite From or the envelope sender"));
         else if (v.nadded > 0 && !add_missing(ctx, c, &v))
             sg_verdict_fail(cfg, &v, sg_xstrdup("the MTA refused to add a missing Date or "
                                                 "Message-ID header"));
@@ -489,6 +493,9 @@ on_eom(SMFICTX *ctx)
             v.action = SG_ACTION_TEMPFAIL;
             free(error);
         }
+        /* A relay From must not leave unsigned: the MTA keeps it instead. */
+        if (from_changed && v.dkim == SG_DKIM_ERROR)
+            v.action = SG_ACTION_TEMPFAIL;
     }
 
     char *line = sg_verdict_log_line(&v, m->envfrom, m->nrcpts);

@@ -410,6 +410,18 @@ fail(int status, char *error)
     exit(status);
 }
 
+/* alignment_warning - a configuration that asks for rewrites that cannot
+ * happen (no egress_ips: no prediction), or NULL */
+static const char *
+alignment_warning(const struct sg_config *cfg)
+{
+    if (cfg->n_egress_ips == 0 &&
+        (cfg->on_dmarc_fail == SG_CONFIG_REWRITE || cfg->on_spf_fail == SG_CONFIG_REWRITE))
+        return "alignment: on_dmarc_fail/on_spf_fail = rewrite do nothing while egress_ips is "
+               "empty (no SPF/DMARC prediction); list the addresses mail leaves from";
+    return NULL;
+}
+
 /* print_check - what `sendguard -n` tells the administrator */
 static void
 print_check(const struct sg_runtime *rt)
@@ -419,6 +431,8 @@ print_check(const struct sg_runtime *rt)
     printf("socket: %s\n", rt->cfg->socket);
     printf("quarantine database: %s (retention %lld s, release via %s)\n", rt->cfg->database,
            rt->cfg->retention, rt->cfg->release_via);
+    if (alignment_warning(rt->cfg) != NULL)
+        printf("warning: %s\n", alignment_warning(rt->cfg));
     for (size_t i = 0;; i++) {
         char *line = sg_keyring_describe(rt->keys, i);
         if (line == NULL) {
@@ -475,6 +489,8 @@ main(int argc, char **argv)
     }
 
     sg_log_open(rt->cfg->syslog_facility, opt.foreground);
+    if (alignment_warning(rt->cfg) != NULL)
+        sg_warn("%s", alignment_warning(rt->cfg));
     int pid_fd;
     if (!lock_pid_file(rt->cfg, &id, &pid_fd, &error))
         fail(EX_CANTCREAT, error);

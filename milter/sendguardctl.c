@@ -286,7 +286,7 @@ action_status(enum sg_action a)
     case SG_ACTION_TAG:
         return 1;
     case SG_ACTION_REWRITE:
-        return 0; /* a rewrite lets the message through */
+        return 0; /* a rewrite lets the message through (tagged: 1, below) */
     case SG_ACTION_QUARANTINE:
         return 2;
     case SG_ACTION_REJECT:
@@ -463,7 +463,8 @@ verb_score(const char *config, int argc, char **argv)
             sg_pipeline_analyse(cfg, rules, msg, SG_ORIGIN_INTERNAL, now, &v);
             /* The envelope sender: --mail-from, else the From address. */
             sg_pipeline_align(cfg, dns, keys,
-                              mail_from ? mail_from : (v.from_addr ? v.from_addr : ""), &v);
+                              mail_from ? mail_from : (v.from_addr ? v.from_addr : ""),
+                              SG_REWRITE_ALL, &v);
             if (json) {
                 char *text = sg_json_verdict(&v, strcmp(files[i], "-") == 0 ? NULL : files[i]);
                 printf("%s%s\n", text, nfiles > 1 && i + 1 < nfiles ? "," : "");
@@ -472,6 +473,8 @@ verb_score(const char *config, int argc, char **argv)
                 print_human(files[i], &v);
             }
             int st = action_status(v.action);
+            if (v.action == SG_ACTION_REWRITE && sg_verdict_tagged(cfg, &v))
+                st = action_status(SG_ACTION_TAG);
             if (status < EX__BASE && st > status)
                 status = st;
             sg_verdict_clear(&v);
@@ -1105,14 +1108,15 @@ static const struct verb verbs[] = {
      "mail: the content score, every rule hit with its explanation, and the action the\n"
      "thresholds give.  --json prints one object per file (an array for several) with the\n"
      "fields action, score, from, from_domain, hits[rule, weight, where, snippet,\n"
-     "explanation].  Exit status: 0 accept, 1 tag, 2 quarantine, 3 reject, 4 tempfail\n"
-     "(the strongest over all files); 64 and up for errors.  --at scores as if it were\n"
+     "explanation].  Exit status: 0 accept (or rewrite), 1 tag, 2 quarantine, 3 reject,\n"
+     "4 tempfail (the strongest over all files); 64 and up for errors.  --at scores as if it were\n"
      "that time (seconds since 1970), for reproducible results on old messages.\n"
      "With --ip (or alignment { egress_ips }) it also predicts SPF and DMARC at the\n"
      "receiver for mail sent from that IP with envelope sender --mail-from (default:\n"
      "the From address), through the system's DNS or, with --dns-zone FILE, through\n"
      "\"NAME TYPE DATA\" lines (TXT, A, AAAA, MX, PTR; NAME NXDOMAIN; NAME TEMPFAIL),\n"
-     "to try a planned SPF or DMARC record first; JSON adds \"alignment\".",
+     "to try a planned SPF or DMARC record first; JSON adds \"alignment\" (with the\n"
+     "rewrites alignment { } would make: rewrite_from, rewrite_envelope, envelope).",
      verb_score},
     {"quarantine",
      "quarantine list|show|release|delete|purge ...",

@@ -211,7 +211,7 @@ run_case(struct sg_runtime *rt, const char *text, size_t len, bool parse_each, l
             }
         }
         struct sg_verdict v;
-        sg_pipeline_run(rt, msg, SG_ORIGIN_INTERNAL, "", 0, &v);
+        sg_pipeline_run(rt, msg, SG_ORIGIN_INTERNAL, "", 0, SG_REWRITE_ALL, &v);
         check_verdict(&v, what);
         sg_verdict_clear(&v);
         if (parse_each)

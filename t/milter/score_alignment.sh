@@ -104,5 +104,13 @@ if "$ctl" -c "$conf" score --json --dns-zone "$data/zone" "$data/mijnbakkerij.em
     echo "FAIL no --ip: an alignment object although nothing was predicted"
     failures=$((failures + 1))
 fi
+# A rewrite that cannot happen (no egress_ips) is pointed out by -n.
+if ! "$SENDGUARD" -n -c "$conf" -o alignment.on_spf_fail=rewrite 2>&1 |
+    grep -q 'warning: alignment: on_dmarc_fail/on_spf_fail = rewrite do nothing while egress_ips is empty'; then
+    echo "FAIL sendguard -n does not warn about rewrite without egress_ips"
+    failures=$((failures + 1))
+else
+    echo "ok   sendguard -n warns about rewrite without egress_ips"
+fi
 [ "$failures" -eq 0 ] || exit 1
 echo "score_alignment: all passed"

@@ -80,7 +80,7 @@ run(struct fixture *f, const char *text, enum sg_origin origin, struct sg_verdic
     struct sg_msg *m = sg_msg_new(f->rt->cfg->spool_memory_limit, f->rt->cfg->spool_directory);
     char *error = NULL;
     assert_int_equal(sg_msg_parse(m, text, strlen(text), &error), SG_OK);
-    sg_pipeline_run(f->rt, m, origin, "", 0, v);
+    sg_pipeline_run(f->rt, m, origin, "", 0, SG_REWRITE_ALL, v);
     sg_msg_free(&m);
 }
 
@@ -359,6 +359,7 @@ static const char *const align_zone[] = {
     "relay.test TXT v=spf1 ip4:203.0.113.25 -all",
     "_dmarc.relay.test TXT v=DMARC1; p=reject",
     "spf-fail.test TXT v=spf1 -all",
+    "mail.example.nl TXT v=spf1 -all",
 };
 
 /* align_runtime - the default fixture with egress IP 203.0.113.25, the
@@ -436,7 +437,7 @@ run_from(struct fixture *f, const char *text, const char *mail_from, struct sg_v
     struct sg_msg *m = sg_msg_new(f->rt->cfg->spool_memory_limit, f->rt->cfg->spool_directory);
     char *error = NULL;
     assert_int_equal(sg_msg_parse(m, text, strlen(text), &error), SG_OK);
-    sg_pipeline_run(f->rt, m, SG_ORIGIN_INTERNAL, mail_from, 0, v);
+    sg_pipeline_run(f->rt, m, SG_ORIGIN_INTERNAL, mail_from, 0, SG_REWRITE_ALL, v);
     sg_msg_free(&m);
 }
 
@@ -520,7 +521,7 @@ test_alignment(void **state)
         assert_true(v.align.bad_from);
         assert_int_equal(v.action, SG_ACTION_QUARANTINE);
         assert_non_null(strstr(v.align.finding, i < 2 ? "more than one From address"
-                                                       : "no From address"));
+                                                       : "no (readable) From address"));
         sg_verdict_clear(&v);
     }
     teardown((void **)&f);
@@ -552,16 +553,17 @@ test_alignment(void **state)
     teardown((void **)&f);
 }
 
-/* run_msg - the pipeline on text; *out_r gets the message's header as it
- * leaves (name: value lines) */
+/* run_msg_as - the pipeline on text, released (0: not) and with what the
+ * MTA lets sendguard rewrite; *out_r gets the message's header as it leaves
+ * (name: value lines) */
 static void
-run_msg(struct fixture *f, const char *text, const char *mail_from, struct sg_verdict *v,
-        char **out_r)
+run_msg_as(struct fixture *f, const char *text, const char *mail_from, long long released,
+           unsigned can_rewrite, struct sg_verdict *v, char **out_r)
 {
     struct sg_msg *m = sg_msg_new(f->rt->cfg->spool_memory_limit, f->rt->cfg->spool_directory);
     char *error = NULL;
     assert_int_equal(sg_msg_parse(m, text, strlen(text), &error), SG_OK);
-    sg_pipeline_run(f->rt, m, SG_ORIGIN_INTERNAL, mail_from, 0, v);
+    sg_pipeline_run(f->rt, m, SG_ORIGIN_INTERNAL, mail_from, released, can_rewrite, v);
     char *out = sg_xstrdup("");
     for (size_t i = 0; i < sg_msg_header_count(m); i++) {
         char *more = sg_xasprintf("%s%s:%s\n", out, sg_msg_header_name(m, i),
@@ -571,6 +573,14 @@ run_msg(struct fixture *f, const char *text, const char *mail_from, struct sg_ve
     }
     *out_r = out;
     sg_msg_free(&m);
+}
+
+/* run_msg - run_msg_as, not released, everything may be rewritten */
+static void
+run_msg(struct fixture *f, const char *text, const char *mail_from, struct sg_verdict *v,
+        char **out_r)
+{
+    run_msg_as(f, text, mail_from, 0, SG_REWRITE_ALL, v, out_r);
 }
 
 /* test_rewrite - on_dmarc_fail = rewrite: a From that would fail DMARC and
@@ -702,6 +712,60 @@ test_rewrite(void **state)
                                             "record of mijnbakkerij.nl"));
     free(hdr);
     sg_verdict_clear(&v);
+    teardown((void **)&f);
+
+    /* "FROM:" leaves as "From:" (the MTA writes the name it is given), and
+     * the signed copy says so too: simple canonicalization hashes the name. */
+    f = rewrite_runtime("bounces@relay.test", true, &error);
+    run_msg(f,
+            "FROM: Boekhouding <factuur@mijnbakkerij.nl>\r\nTo: klant@example.com\r\n"
+            "Subject: Factuur\r\n\r\nBijgaand.\r\n",
+            "factuur@mijnbakkerij.nl", &v, &hdr);
+    assert_non_null(v.new_from);
+    assert_true(strncmp(hdr, "From: \"Boekhouding via relay.test\" <", 36) == 0);
+    free(hdr);
+    sg_verdict_clear(&v);
+
+    /* The null sender (a bounce, an auto-reply) keeps it, whatever its HELO's SPF. */
+    msg = align_msg("factuur@example.nl");
+    run_msg(f, msg, "", &v, &hdr);
+    free(msg);
+    assert_int_equal(v.align.spf, SG_SPF_FAIL);
+    assert_string_equal(v.align.spf_domain, "mail.example.nl");
+    assert_null(v.new_mail_from);
+    assert_non_null(strstr(v.align.finding, "a bounce keeps its null sender"));
+    free(hdr);
+    sg_verdict_clear(&v);
+
+    /* What the MTA does not allow is not planned: no envelope rewrite without
+     * CHGFROM (the finding says how to allow it); without header changes a
+     * From that would fail DMARC is held instead. */
+    msg = align_msg("factuur@mijnbakkerij.nl");
+    run_msg_as(f, msg, "factuur@mijnbakkerij.nl", 0, SG_REWRITE_FROM, &v, &hdr);
+    assert_null(v.new_mail_from);
+    assert_non_null(v.new_from);
+    assert_non_null(strstr(v.align.finding, "milter_protocol = 6"));
+    free(hdr);
+    sg_verdict_clear(&v);
+    run_msg_as(f, msg, "factuur@mijnbakkerij.nl", 0, SG_REWRITE_ENVELOPE, &v, &hdr);
+    assert_null(v.new_from);
+    assert_int_equal(v.action, SG_ACTION_QUARANTINE);
+    free(hdr);
+    sg_verdict_clear(&v);
+
+    /* Released from the quarantine: still rewritten (and signed), never tagged. */
+    char *spammy = sg_xasprintf("%s", "From: Boekhouding <factuur@mijnbakkerij.nl>\r\n"
+                                      "To: klant@example.com\r\nSubject: URGENT!!! FACTUUR!!!\r\n"
+                                      "\r\nBijgaand.\r\n");
+    run_msg_as(f, spammy, "factuur@mijnbakkerij.nl", 7, SG_REWRITE_ALL, &v, &hdr);
+    assert_int_equal(v.action, SG_ACTION_REWRITE);
+    assert_non_null(v.new_from);
+    assert_int_equal(v.dkim, SG_DKIM_SIGNED);
+    assert_false(sg_verdict_tagged(f->rt->cfg, &v));
+    free(hdr);
+    sg_verdict_clear(&v);
+    free(spammy);
+    free(msg);
     teardown((void **)&f);
 
     /* No key for the relay domain: refused at start, with the fix. */
