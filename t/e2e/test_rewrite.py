@@ -21,6 +21,9 @@ messages, each delivered exactly once:
              logged rewrite=from,envelope action=rewrite dkim=signed d=relay.test with
              spf=fail dmarc=fail policy=reject (the original message)
   replyto    the same with its own Reply-To: exactly one Reply-To, unchanged
+  folded     "FROM:" folded before "<": leaves as "From:" and the Reply-To keeps the fold;
+             with --canonicalization simple/simple that proves sendguard signed both
+             exactly as Postfix writes them
   noname     From factuur@mijnbakkerij.nl without a display name: the address becomes
              the name ("factuur@mijnbakkerij.nl via relay.test")
   utf8       From =?UTF-8?Q?B=C3=A4ckerei_M=C3=BCller?= <info@mijnbakkerij.nl>: the
@@ -104,6 +107,7 @@ alignment {{
 #   envelope_out MAIL FROM as delivered
 #   signer       the d= that must sign it, verified (None: not checked)
 #   log          more fields the log line must have (the original message's results)
+#   from_name    the From field's name as sent (default "From"); fold: folded before "<"
 CASES = {
     "display": dict(
         from_field='"Bakkerij Jansen" <factuur@mijnbakkerij.nl>',
@@ -118,6 +122,13 @@ CASES = {
         envelope="antwoord@mijnbakkerij.nl",
         extra=[("Reply-To", "<debiteuren@mijnbakkerij.nl>")], rewrite="from,envelope",
         new_name=f"Bakkerij Jansen via {RELAY}", orig=None,
+        envelope_out=BOUNCE, signer=RELAY,
+        log={"spf": "fail", "dmarc": "fail", "policy": "reject"}),
+    "folded": dict(
+        from_field='"Bakkerij Jansen" <factuur@mijnbakkerij.nl>', from_name="FROM",
+        fold=True, envelope="gevouwen@mijnbakkerij.nl", extra=[], rewrite="from,envelope",
+        new_name=f"Bakkerij Jansen via {RELAY}",
+        orig=("Bakkerij Jansen", "factuur@mijnbakkerij.nl"),
         envelope_out=BOUNCE, signer=RELAY,
         log={"spf": "fail", "dmarc": "fail", "policy": "reject"}),
     "noname": dict(
@@ -162,13 +173,16 @@ for _case in CASES.values():
 ADDED_ON_THE_WAY = {"received", "dkim-signature"}
 
 
-def message(from_field, rcpt, tag, extra=()):
+def message(from_field, rcpt, tag, extra=(), from_name="From", fold=False):
     """An ordinary invoice with that From field value to rcpt, CRLF; tag makes it unique;
-    extra: more (name, value) header fields, placed after From."""
+    extra: more (name, value) header fields, placed after From; from_name: the From
+    field's name as spelt; fold: fold the From field before its "<"."""
     domain = email.utils.parseaddr(from_field)[1].rsplit("@", 1)[1]
     more = "".join(f"{name}: {value}\n" for name, value in extra)
+    if fold:
+        from_field = from_field.replace(" <", "\n <", 1)
     text = f"""\
-From: {from_field}
+{from_name}: {from_field}
 {more}To: <{rcpt}>
 Subject: Factuur {tag}
 Date: {email.utils.formatdate()}
@@ -276,7 +290,8 @@ class RewriteTest(Checks):
         jobs = []
         for name in names:
             c = CASES[name]
-            data = message(c["from_field"], f"{name}@rcpt.test", name, c["extra"])
+            data = message(c["from_field"], f"{name}@rcpt.test", name, c["extra"],
+                           from_name=c.get("from_name", "From"), fold=c.get("fold", False))
             self.sent[name] = data
             path = os.path.join(self.msgdir, name + ".eml")
             with open(path, "wb") as f:
@@ -492,7 +507,7 @@ class RewriteTest(Checks):
                        f"envelope <{env}>; pyspf: {result} ({expl})")
         # DMARC at the receiver, the SPF half: an envelope rewritten to bounces@relay.test
         # passes SPF and aligns with a From of relay.test.
-        for name in ("display", "replyto", "noname", "utf8"):
+        for name in ("display", "replyto", "folded", "noname", "utf8"):
             got = self.got.get(name)
             if got is None:
                 continue
@@ -521,6 +536,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sendguard", default=default_binary("SENDGUARD", "sendguard"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--canonicalization", default="relaxed/relaxed",
+                        help="sendguard's canonicalization (simple/simple hashes the rewritten "
+                             "fields exactly as Postfix writes them)")
     args = parser.parse_args()
     teardown_on_signals()             # a signal from ctest or a user still tears down
 
@@ -536,10 +554,13 @@ def main():
         return 1
 
     def factory(workdir, keys):
-        return sendguard_milter(args.sendguard, workdir, keys, extra_config=REWRITE_CONFIG)
+        return sendguard_milter(args.sendguard, workdir, keys,
+                                extra_config=f'canonicalization = "{args.canonicalization}"\n'
+                                + REWRITE_CONFIG)
 
     print(f"# sendguard {args.sendguard}; egress IP {EGRESS_IP}, keys for example.nl and "
-          f"{RELAY}; rewrite to {REWRITE_FROM}, envelope {BOUNCE}")
+          f"{RELAY}; rewrite to {REWRITE_FROM}, envelope {BOUNCE}; "
+          f"{args.canonicalization}")
 
     def checks(world):
         test = RewriteTest(world)
