@@ -29,8 +29,6 @@ Needs /usr/bin/python3 (Debian's, with python3-dkim and python3-spf) and root.
 """
 
 import argparse
-import email.utils
-import json
 import os
 import re
 import sys
@@ -40,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 
-from sgtest.cli import (Checks, default_binary, run_world, stopped_cleanly,  # noqa: E402
+from sgtest.alignment import AlignmentChecks, Failed, invoice, pyspf  # noqa: E402
+from sgtest.cli import (default_binary, run_world, stopped_cleanly,  # noqa: E402
                         teardown_on_signals)
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.milters import sendguard_milter                          # noqa: E402
@@ -83,65 +82,16 @@ def reject_text(domain):
 
 
 def message(sender, rcpt, tag):
-    """An ordinary invoice from sender to rcpt, CRLF; tag makes it unique."""
-    domain = sender.rsplit("@", 1)[1]
-    text = f"""\
-From: Administratie <{sender}>
-To: <{rcpt}>
-Subject: Factuur {tag}
-Date: {email.utils.formatdate()}
-Message-ID: <{tag}.{int(time.time())}@{domain}>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=us-ascii
-
-Geachte klant,
-
-Hierbij ontvangt u factuur {tag} voor de geleverde bestelling.
-Het bedrag graag binnen 30 dagen overmaken onder vermelding van het factuurnummer.
-
-Met vriendelijke groet,
-Administratie
-"""
-    return text.replace("\n", "\r\n").encode("ascii")
+    """An ordinary invoice from sender to rcpt."""
+    return invoice(f"Administratie <{sender}>", rcpt, tag)
 
 
-def pyspf(netns, queries):
-    """SPF results from pyspf run inside the namespace (so on the test's unbound):
-    [(ip, sender, helo)] -> [[result, explanation]]."""
-    code = ("import json, sys, spf\n"
-            "out = [list(spf.check2(i=i, s=s, h=h, timeout=10)) for i, s, h in "
-            "json.loads(sys.argv[1])]\n"
-            "print(json.dumps(out))\n")
-    r = netns.run([PYTHON, "-c", code, json.dumps(queries)], check=False, timeout=60)
-    if r.returncode != 0:
-        raise HarnessError(f"pyspf failed (exit {r.returncode}): "
-                           + r.stderr.decode(errors="replace")[-1000:])
-    return json.loads(r.stdout)
-
-
-class Failed(Exception):
-    """A check failed in a way that makes the rest of its group meaningless."""
-
-
-class AlignmentTest(Checks):
+class AlignmentTest(AlignmentChecks):
     """The checks, in order, on one World; passes and failures counted."""
 
     def __init__(self, world):
-        self.w = world
-        Checks.__init__(self)
-        self.msgdir = os.path.join(world.workdir, "messages")
-        os.makedirs(self.msgdir, exist_ok=True)
+        AlignmentChecks.__init__(self, world)
         self.logged = {}            # envelope sender -> fields of its sendguard log line
-
-    # -- reporting --
-
-    def group(self, name, fn):
-        """Run one group of checks; an exception fails the group, not the test run."""
-        try:
-            fn()
-        except (Failed, HarnessError, KeyError, TypeError, ValueError, IndexError) as e:
-            self.check(False, name, str(e) if isinstance(e, Failed)
-                       else f"{type(e).__name__}: {e}")
 
     # -- tools --
 
@@ -155,10 +105,6 @@ class AlignmentTest(Checks):
                 f.write(message(sender, rcpt, name))
             jobs.append({"id": name, "path": path, "mail_from": sender, "rcpts": [rcpt]})
         return self.w.send(jobs, timeout=120)
-
-    def copies(self, rcpt):
-        """Captured messages addressed (envelope) to rcpt."""
-        return [m for m in self.w.captured() if rcpt in m.rcpt_addresses]
 
     def log_fields(self, sender, after=0):
         """The key=value fields of sendguard's log line for the message from sender (the
@@ -179,13 +125,6 @@ class AlignmentTest(Checks):
         with open(self.w.milter.log_path, errors="replace") as f:
             return len(f.read())
 
-    def expect_fields(self, what, fields, want):
-        """Check that the log line has each field of want with that value."""
-        wrong = {k: fields.get(k) for k, v in want.items() if fields.get(k) != v}
-        shown = " ".join(f"{k}={v}" for k, v in want.items())
-        return self.check(not wrong, f"{what}: logged {shown}",
-                          f"got {wrong} in: {fields.get('_line')}")
-
     def check_signed(self, what, captured):
         """The message carries one DKIM signature, d=example.nl s=rsa2026, that dkimpy and
         Mail::DKIM verify against the key in DNS."""
@@ -203,13 +142,6 @@ class AlignmentTest(Checks):
         problems += [str(m) for m in mail_dkim if not m.ok]
         return self.check(not problems, f"{what}: DKIM-signed d=example.nl, verified by dkimpy "
                           "and Mail::DKIM", "; ".join(problems))
-
-    def alive(self, what):
-        """sendguard's process is still running."""
-        p = self.w.milter.process
-        return self.check(p is not None and p.alive(), f"{what}: sendguard still running",
-                          f"it exited with status {p.popen.returncode if p else None}:\n"
-                          + (self.w.milter.log_tail() if p else ""))
 
     # -- the groups, in order --
 

@@ -48,18 +48,16 @@ Needs /usr/bin/python3 (Debian's, with python3-dkim and python3-spf) and root.
 import argparse
 import email
 import email.policy
-import email.utils
-import json
 import os
 import re
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.dont_write_bytecode = True          # no __pycache__ in the source tree
 
-from sgtest.cli import (Checks, default_binary, run_world, stopped_cleanly,  # noqa: E402
+from sgtest.alignment import AlignmentChecks, Failed, invoice, pyspf  # noqa: E402
+from sgtest.cli import (default_binary, run_world, stopped_cleanly,  # noqa: E402
                         teardown_on_signals)
 from sgtest import HarnessError, World, check_prerequisites          # noqa: E402
 from sgtest.mailmsg import field_value, split_message                # noqa: E402
@@ -173,48 +171,6 @@ for _case in CASES.values():
 ADDED_ON_THE_WAY = {"received", "dkim-signature"}
 
 
-def message(from_field, rcpt, tag, extra=(), from_name="From", fold=False):
-    """An ordinary invoice with that From field value to rcpt, CRLF; tag makes it unique;
-    extra: more (name, value) header fields, placed after From; from_name: the From
-    field's name as spelt; fold: fold the From field before its "<"."""
-    domain = email.utils.parseaddr(from_field)[1].rsplit("@", 1)[1]
-    more = "".join(f"{name}: {value}\n" for name, value in extra)
-    if fold:
-        from_field = from_field.replace(" <", "\n <", 1)
-    text = f"""\
-{from_name}: {from_field}
-{more}To: <{rcpt}>
-Subject: Factuur {tag}
-Date: {email.utils.formatdate()}
-Message-ID: <{tag}.{int(time.time())}@{domain}>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=us-ascii
-
-Geachte klant,
-
-Hierbij ontvangt u factuur {tag} voor de geleverde bestelling.
-Het bedrag graag binnen 30 dagen overmaken onder vermelding van het factuurnummer.
-
-Met vriendelijke groet,
-Administratie
-"""
-    return text.replace("\n", "\r\n").encode("ascii")
-
-
-def pyspf(netns, queries):
-    """SPF results from pyspf run inside the namespace (so on the test's unbound):
-    [(ip, sender, helo)] -> [[result, explanation]]."""
-    code = ("import json, sys, spf\n"
-            "out = [list(spf.check2(i=i, s=s, h=h, timeout=10)) for i, s, h in "
-            "json.loads(sys.argv[1])]\n"
-            "print(json.dumps(out))\n")
-    r = netns.run([PYTHON, "-c", code, json.dumps(queries)], check=False, timeout=60)
-    if r.returncode != 0:
-        raise HarnessError(f"pyspf failed (exit {r.returncode}): "
-                           + r.stderr.decode(errors="replace")[-1000:])
-    return json.loads(r.stdout)
-
-
 def envelope_sender(captured):
     """The address of MAIL FROM as smtp-sink received it ("<a@b> SIZE=.." -> "a@b")."""
     m = re.match(r"\s*<([^>]*)>", captured.mail_from)
@@ -249,18 +205,11 @@ def addresses(msg, name):
     return out
 
 
-class Failed(Exception):
-    """A check failed in a way that makes the rest of its group meaningless."""
-
-
-class RewriteTest(Checks):
+class RewriteTest(AlignmentChecks):
     """The checks, in order, on one World; passes and failures counted."""
 
     def __init__(self, world):
-        self.w = world
-        Checks.__init__(self)
-        self.msgdir = os.path.join(world.workdir, "messages")
-        os.makedirs(self.msgdir, exist_ok=True)
+        AlignmentChecks.__init__(self, world)
         self.sent = {}              # case -> the bytes sent
         self.results = {}           # case -> agent result
         self.got = {}               # case -> its one CapturedMessage
@@ -268,15 +217,6 @@ class RewriteTest(Checks):
         self.verified = {}          # case -> {"dkimpy": [...], "Mail::DKIM": [...]}
 
     # -- reporting --
-
-    def group(self, name, fn):
-        """Run one group of checks; an exception fails the group, not the test run."""
-        try:
-            fn()
-        except (Failed, HarnessError, KeyError, TypeError, ValueError, IndexError,
-                AttributeError) as e:
-            self.check(False, name, str(e) if isinstance(e, Failed)
-                       else f"{type(e).__name__}: {e}")
 
     def case_group(self, name, fn):
         """Run the checks of one case; an exception fails that case only."""
@@ -290,7 +230,7 @@ class RewriteTest(Checks):
         jobs = []
         for name in names:
             c = CASES[name]
-            data = message(c["from_field"], f"{name}@rcpt.test", name, c["extra"],
+            data = invoice(c["from_field"], f"{name}@rcpt.test", name, c["extra"],
                            from_name=c.get("from_name", "From"), fold=c.get("fold", False))
             self.sent[name] = data
             path = os.path.join(self.msgdir, name + ".eml")
@@ -299,10 +239,6 @@ class RewriteTest(Checks):
             jobs.append({"id": name, "path": path, "mail_from": c["envelope"],
                          "rcpts": [f"{name}@rcpt.test"]})
         return self.w.send(jobs, timeout=120)
-
-    def copies(self, rcpt):
-        """Captured messages addressed (envelope) to rcpt."""
-        return [m for m in self.w.captured() if rcpt in m.rcpt_addresses]
 
     def log_fields(self, qid):
         """The key=value fields of sendguard's log line for queue id qid (the verdict line,
@@ -317,16 +253,6 @@ class RewriteTest(Checks):
         fields = dict(re.findall(r"(\w+)=(\"[^\"]*\"|\S+)", text.split(f"{qid}: ", 1)[1]))
         fields["_line"] = text
         return fields
-
-    def expect_fields(self, what, fields, want, absent=()):
-        """Check that the log line has each field of want with that value, and none of
-        the fields named in absent."""
-        wrong = {k: fields.get(k) for k, v in want.items() if fields.get(k) != v}
-        wrong.update({k: fields[k] for k in absent if k in fields})
-        shown = " ".join(f"{k}={v}" for k, v in want.items())
-        shown += "".join(f", no {k}= field" for k in absent)
-        return self.check(not wrong, f"{what}: logged {shown}",
-                          f"got {wrong} in: {fields.get('_line')}")
 
     def check_signed(self, what, name, d):
         """The delivered message carries the signatures sendguard has keys for with d=,
@@ -350,13 +276,6 @@ class RewriteTest(Checks):
             problems.append(f"also signed by {others}")
         return self.check(not problems, f"{what}: DKIM-signed d={d}, verified by dkimpy "
                           "and Mail::DKIM", "; ".join(problems))
-
-    def alive(self, what):
-        """sendguard's process is still running."""
-        p = self.w.milter.process
-        return self.check(p is not None and p.alive(), f"{what}: sendguard still running",
-                          f"it exited with status {p.popen.returncode if p else None}:\n"
-                          + (self.w.milter.log_tail() if p else ""))
 
     # -- the groups, in order --
 
