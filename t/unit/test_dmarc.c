@@ -229,14 +229,7 @@ static const char *const zone[] = {
 static int
 setup(void **state)
 {
-    struct sg_spf *dns = NULL;
-    char *error = NULL;
-    if (sg_spf_new_zone(zone, SG_NELEM(zone), &dns, &error) != SG_OK) {
-        fprintf(stderr, "%s\n", error);
-        free(error);
-        return -1;
-    }
-    *state = dns;
+    *state = tu_zone(zone, SG_NELEM(zone));
     return 0;
 }
 

@@ -372,12 +372,8 @@ align_runtime(const char *actions)
                                actions);
     struct fixture *f = make_runtime("1M", extra);
     free(extra);
-    struct sg_spf *zone = NULL;
-    char *error = NULL;
-    if (sg_spf_new_zone(align_zone, SG_NELEM(align_zone), &zone, &error) != SG_OK)
-        fail_msg("%s", error);
     sg_spf_free(&f->rt->spf); /* the resolver the runtime made: never queried here */
-    f->rt->spf = zone;
+    f->rt->spf = tu_zone(align_zone, SG_NELEM(align_zone));
     return f;
 }
 

@@ -222,14 +222,7 @@ static const struct {
 static int
 setup(void **state)
 {
-    struct sg_spf *spf = NULL;
-    char *error = NULL;
-    if (sg_spf_new_zone(zone, SG_NELEM(zone), &spf, &error) != SG_OK) {
-        fprintf(stderr, "%s\n", error);
-        free(error);
-        return -1;
-    }
-    *state = spf;
+    *state = tu_zone(zone, SG_NELEM(zone));
     return 0;
 }
 
@@ -237,14 +230,7 @@ setup(void **state)
 static int
 limits_setup(void **state)
 {
-    struct sg_spf *spf = NULL;
-    char *error = NULL;
-    if (sg_spf_new_zone(limits_zone, SG_NELEM(limits_zone), &spf, &error) != SG_OK) {
-        fprintf(stderr, "%s\n", error);
-        free(error);
-        return -1;
-    }
-    *state = spf;
+    *state = tu_zone(limits_zone, SG_NELEM(limits_zone));
     return 0;
 }
 

@@ -69,3 +69,14 @@ tu_source(const char *rel)
     assert_non_null(src);
     return sg_xasprintf("%s/%s", src, rel);
 }
+
+/* tu_zone - a zone, or a failed test */
+struct sg_spf *
+tu_zone(const char *const *entries, size_t n)
+{
+    struct sg_spf *spf = NULL;
+    char *error = NULL;
+    if (sg_spf_new_zone(entries, n, &spf, &error) != SG_OK)
+        fail_msg("zone: %s", error);
+    return spf;
+}

@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "key.h"
+#include "spf.h"
 
 /* tu_tempdir - a new 0700 directory under /tmp (caller frees the name; tu_rmtree removes) */
 char *tu_tempdir(void);
@@ -27,5 +28,9 @@ char *tu_key(const char *dir, const char *name, enum sg_key_alg alg);
 
 /* tu_source - a path inside the source tree (caller frees) */
 char *tu_source(const char *rel);
+
+/* tu_zone - an SPF/DNS handle on an in-memory zone (sg_spf_new_zone); fails
+ * the test when the zone does not load (caller frees with sg_spf_free) */
+struct sg_spf *tu_zone(const char *const *entries, size_t n);
 
 #endif
