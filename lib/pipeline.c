@@ -319,6 +319,10 @@ sg_verdict_fail(const struct sg_config *cfg, struct sg_verdict *v, char *error)
     v->error = error;
     v->dkim = SG_DKIM_ERROR;
     v->action = decide(cfg, v);
+    /* A From rewritten to the relay fails DMARC unsigned, whatever
+     * on_internal_error says: the MTA keeps it instead. */
+    if (v->new_from != NULL)
+        v->action = SG_ACTION_TEMPFAIL;
 }
 
 /* sg_verdict_clear - release a verdict */

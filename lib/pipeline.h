@@ -97,7 +97,8 @@ void sg_pipeline_run(struct sg_runtime *rt, struct sg_msg *msg, enum sg_origin o
 
 /* sg_verdict_fail - mark a verdict as an internal failure (the spool could
  * not be written, the MTA refused a header...), taking ownership of error,
- * and decide the action for it (on_internal_error).  Signatures are dropped. */
+ * and decide the action for it (on_internal_error; tempfail when the From
+ * was rewritten: it must not leave unsigned).  Signatures are dropped. */
 void sg_verdict_fail(const struct sg_config *cfg, struct sg_verdict *v, char *error);
 
 /* sg_verdict_clear - free what a verdict holds and zero it */

@@ -475,7 +475,6 @@ on_eom(SMFICTX *ctx)
         unsigned can_rewrite = ((c->actions & SMFIF_CHGFROM) ? SG_REWRITE_ENVELOPE : 0) |
                                ((c->actions & SMFIF_CHGHDRS) ? SG_REWRITE_FROM : 0);
         sg_pipeline_run(m->rt, m->msg, m->origin, m->envfrom, released, can_rewrite, &v);
-        bool from_changed = v.new_from != NULL;
         if ((v.new_mail_from || v.new_from) && !rewrite(ctx, c, &v))
             sg_verdict_fail(cfg, &v,
                             sg_xstrdup("the MTA refused to rewrite From or the envelope sender"));
@@ -493,9 +492,6 @@ on_eom(SMFICTX *ctx)
             v.action = SG_ACTION_TEMPFAIL;
             free(error);
         }
-        /* A relay From must not leave unsigned: the MTA keeps it instead. */
-        if (from_changed && v.dkim == SG_DKIM_ERROR)
-            v.action = SG_ACTION_TEMPFAIL;
     }
 
     char *line = sg_verdict_log_line(&v, m->envfrom, m->nrcpts);

@@ -626,6 +626,26 @@ test_rewrite(void **state)
     free(hdr);
     sg_verdict_clear(&v);
 
+    /* A failure after the From was rewritten (the MTA refused a header)
+     * tempfails even with on_internal_error = accept: unsigned, a relay From
+     * fails DMARC. */
+    ((struct sg_config *)f->rt->cfg)->on_internal_error = SG_ON_ERROR_ACCEPT;
+    msg = align_msg("factuur@mijnbakkerij.nl");
+    run_msg(f, msg, "factuur@mijnbakkerij.nl", &v, &hdr);
+    free(msg);
+    free(hdr);
+    sg_verdict_fail(f->rt->cfg, &v, sg_xstrdup("the MTA refused the DKIM-Signature header"));
+    assert_int_equal(v.action, SG_ACTION_TEMPFAIL);
+    sg_verdict_clear(&v);
+    msg = align_msg("factuur@example.nl"); /* not rewritten: accept, as configured */
+    run_msg(f, msg, "factuur@example.nl", &v, &hdr);
+    free(msg);
+    free(hdr);
+    sg_verdict_fail(f->rt->cfg, &v, sg_xstrdup("the MTA refused the DKIM-Signature header"));
+    assert_int_equal(v.action, SG_ACTION_ACCEPT);
+    sg_verdict_clear(&v);
+    ((struct sg_config *)f->rt->cfg)->on_internal_error = SG_ON_ERROR_TEMPFAIL;
+
     /* A Reply-To of its own is kept; a folded, non-ASCII name is encoded. */
     run_msg(f,
             "From: =?UTF-8?Q?B=C3=A4ckerei_M=C3=BCller?=\r\n <info@mijnbakkerij.nl>\r\n"
