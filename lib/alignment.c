@@ -104,6 +104,61 @@ append(char **line, char *part)
     *line = both;
 }
 
+/* plan_envelope - for on_spf_fail = rewrite: the envelope sender that
+ * passes SPF instead - the author's own address (aligned, and bounces reach
+ * the author), else bounce_address - or, in *why, why there is none */
+static void
+plan_envelope(const struct sg_config *cfg, struct sg_spf *dns, const char *helo,
+              const char *mail_from, const char *from_addr, unsigned can_rewrite,
+              struct sg_alignment *a, char **why)
+{
+    char *failed = sg_xasprintf("%s does not authorise %s (SPF %s)", a->spf_domain, a->spf_ip,
+                                sg_spf_result_name(a->spf));
+    const char *at = from_addr ? strrchr(from_addr, '@') : NULL;
+    if (mail_from == NULL || mail_from[0] == '\0') {
+        append(why, sg_xasprintf("%s; a bounce keeps its null sender: add %s:%s to the SPF "
+                                 "record of %s",
+                                 failed, mechanism(a->spf_ip), a->spf_ip, a->spf_domain));
+    } else if (!(can_rewrite & SG_REWRITE_ENVELOPE)) {
+        append(why, sg_xasprintf("%s, and the MTA does not let sendguard change the envelope "
+                                 "sender (Postfix: milter_protocol = 6)",
+                                 failed));
+    } else {
+        const char *candidates[2];
+        size_t n = 0;
+        if (at != NULL && strcasecmp(at + 1, a->spf_domain) != 0 && sg_addr_plain(from_addr))
+            candidates[n++] = from_addr;
+        if (cfg->bounce_address[0] != '\0')
+            candidates[n++] = cfg->bounce_address;
+        char tried[600] = "";
+        for (size_t i = 0; i < n && !a->rewrite_envelope; i++) {
+            char ip[64] = "";
+            enum sg_spf_result r = worst_spf(cfg, dns, candidates[i], helo, ip, sizeof(ip), NULL);
+            if (r == SG_SPF_PASS) {
+                a->rewrite_envelope = true;
+                a->envelope = sg_xstrdup(candidates[i]);
+                a->action = SG_CONFIG_REWRITE;
+            } else {
+                size_t used = strlen(tried);
+                snprintf(tried + used, sizeof(tried) - used, "%s%s (SPF %s from %s)",
+                         used ? ", " : "", candidates[i], sg_spf_result_name(r), ip);
+            }
+        }
+        if (a->rewrite_envelope)
+            append(why, sg_xasprintf("%s: envelope sender rewritten to %s", failed, a->envelope));
+        else
+            append(why, sg_xasprintf("%s, and no envelope sender to rewrite to passes: %s; add "
+                                     "%s:%s to the SPF record of %s",
+                                     failed,
+                                     n ? tried
+                                       : "the From address is no other (plain) address and no "
+                                         "bounce_address is set",
+                                     mechanism(a->spf_ip), a->spf_ip,
+                                     at ? at + 1 : a->spf_domain));
+    }
+    free(failed);
+}
+
 /* sg_alignment_check - SPF per egress IP, DMARC, findings, rewrites, action */
 void
 sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *mail_from,
@@ -133,60 +188,11 @@ sg_alignment_check(const struct sg_config *cfg, struct sg_spf *dns, const char *
     enum sg_spf_result spf = a->spf; /* as the receiver will see it */
     const char *spf_domain = a->spf_domain;
     bool spf_bad = a->spf == SG_SPF_FAIL || a->spf == SG_SPF_SOFTFAIL || a->spf == SG_SPF_PERMERROR;
-    bool null_sender = mail_from == NULL || mail_from[0] == '\0';
-    if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE && null_sender) {
-        append(&why, sg_xasprintf("the null sender's HELO name %s does not authorise %s (SPF "
-                                  "%s); a bounce keeps its null sender: add %s:%s to the SPF "
-                                  "record of %s",
-                                  a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
-                                  mechanism(a->spf_ip), a->spf_ip, a->spf_domain));
-    } else if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE &&
-               !(can_rewrite & SG_REWRITE_ENVELOPE)) {
-        append(&why, sg_xasprintf("%s does not authorise %s (SPF %s), and the MTA does not let "
-                                  "sendguard change the envelope sender (Postfix: "
-                                  "milter_protocol = 6)",
-                                  a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf)));
-    } else if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE) {
-        /* First the author's own address (aligned, and bounces reach the
-         * author), then bounce_address; the first whose SPF passes. */
-        const char *candidates[2];
-        size_t n = 0;
-        const char *at = from_addr ? strrchr(from_addr, '@') : NULL;
-        if (at != NULL && strcasecmp(at + 1, a->spf_domain) != 0 && sg_addr_plain(from_addr))
-            candidates[n++] = from_addr;
-        if (cfg->bounce_address[0] != '\0')
-            candidates[n++] = cfg->bounce_address;
-        char tried[600] = "";
-        for (size_t i = 0; i < n && !a->rewrite_envelope; i++) {
-            char ip[64] = "";
-            enum sg_spf_result r = worst_spf(cfg, dns, candidates[i], helo, ip, sizeof(ip), NULL);
-            if (r == SG_SPF_PASS) {
-                a->rewrite_envelope = true;
-                a->envelope = sg_xstrdup(candidates[i]);
-                a->action = SG_CONFIG_REWRITE;
-                spf = r;
-                spf_domain = strrchr(a->envelope, '@') + 1;
-            } else {
-                size_t used = strlen(tried);
-                snprintf(tried + used, sizeof(tried) - used, "%s%s (SPF %s from %s)",
-                         used ? ", " : "", candidates[i], sg_spf_result_name(r), ip);
-            }
-        }
-        if (a->rewrite_envelope)
-            append(&why, sg_xasprintf("%s does not authorise %s (SPF %s): envelope sender "
-                                      "rewritten to %s",
-                                      a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
-                                      a->envelope));
-        else
-            append(&why, sg_xasprintf("%s does not authorise %s (SPF %s), and no envelope "
-                                      "sender to rewrite to passes: %s; add %s:%s to the SPF "
-                                      "record of %s",
-                                      a->spf_domain, a->spf_ip, sg_spf_result_name(a->spf),
-                                      n ? tried
-                                        : "the From address is no other (plain) address and "
-                                          "no bounce_address is set",
-                                      mechanism(a->spf_ip), a->spf_ip,
-                                      from_domain ? from_domain : a->spf_domain));
+    if (spf_bad && cfg->on_spf_fail == SG_CONFIG_REWRITE)
+        plan_envelope(cfg, dns, helo, mail_from, from_addr, can_rewrite, a, &why);
+    if (a->rewrite_envelope) {
+        spf = SG_SPF_PASS;
+        spf_domain = strrchr(a->envelope, '@') + 1;
     }
 
     struct sg_dmarc_policy policy;
